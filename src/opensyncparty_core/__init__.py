@@ -1,0 +1,84 @@
+"""opensyncparty_core: the OpenSyncParty watch-party protocol, sans-IO.
+
+The public API is what this module exports. :class:`SessionServer` is the
+server side of the protocol; the message classes and :func:`encode` /
+:func:`decode_client_message` / :func:`decode_server_message` are its codec.
+Nothing here does I/O, reads a clock or makes a random id.
+"""
+
+from ._config import Config
+from ._errors import LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
+from ._ids import seeded_uuid4s
+from ._messages import (
+    ClientHello,
+    ClientLeft,
+    ClientMessage,
+    CreateRoom,
+    Error,
+    JoinRoom,
+    LeaveRoom,
+    ListRooms,
+    Message,
+    ParticipantsUpdate,
+    Ping,
+    PlayerAction,
+    PlayerEvent,
+    PlayState,
+    Pong,
+    Ready,
+    RoomClosed,
+    RoomList,
+    RoomState,
+    RoomSummary,
+    ServerMessage,
+    StateUpdate,
+    decode_client_message,
+    decode_server_message,
+    encode,
+)
+from ._rules import DropReason, check_position, clean_room_name, state_update_drop_reason
+from ._server import Outgoing, PendingPlay, RoomSnapshot, SessionServer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClientHello",
+    "ClientLeft",
+    "ClientMessage",
+    "Config",
+    "CreateRoom",
+    "DropReason",
+    "Error",
+    "JoinRoom",
+    "LeaveRoom",
+    "ListRooms",
+    "LocalProtocolError",
+    "Message",
+    "OpenSyncPartyError",
+    "Outgoing",
+    "ParticipantsUpdate",
+    "PendingPlay",
+    "Ping",
+    "PlayState",
+    "PlayerAction",
+    "PlayerEvent",
+    "Pong",
+    "Ready",
+    "RemoteProtocolError",
+    "RoomClosed",
+    "RoomList",
+    "RoomSnapshot",
+    "RoomState",
+    "RoomSummary",
+    "ServerMessage",
+    "SessionServer",
+    "StateUpdate",
+    "__version__",
+    "check_position",
+    "clean_room_name",
+    "decode_client_message",
+    "decode_server_message",
+    "encode",
+    "seeded_uuid4s",
+    "state_update_drop_reason",
+]

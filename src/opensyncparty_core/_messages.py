@@ -1,0 +1,722 @@
+"""Typed protocol messages and their JSON codec.
+
+Theory of operation: text is decoded and validated exactly once, at the edge,
+into one of the frozen classes below; everything inside works on those. Every
+message encodes to compact JSON with the wire names of the specification.
+Types that travel both ways (``player_event``, ``state_update``) are one class
+each; the direction only decides which fields are set and which decoder
+(:func:`decode_client_message` or :func:`decode_server_message`) accepts them.
+
+This module knows the wire format and field validation, never the session
+rules (rooms, hosts, timing): those live in ``_server.py`` and ``_rules.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from ._errors import RemoteProtocolError
+
+__all__ = [
+    "ClientHello",
+    "ClientLeft",
+    "ClientMessage",
+    "CreateRoom",
+    "Error",
+    "JoinRoom",
+    "LeaveRoom",
+    "ListRooms",
+    "Message",
+    "ParticipantsUpdate",
+    "Ping",
+    "PlayState",
+    "PlayerAction",
+    "PlayerEvent",
+    "Pong",
+    "Ready",
+    "RoomClosed",
+    "RoomList",
+    "RoomState",
+    "RoomSummary",
+    "ServerMessage",
+    "StateUpdate",
+    "decode_client_message",
+    "decode_server_message",
+    "encode",
+]
+
+PlayerAction = Literal["play", "pause", "seek"]
+PlayState = Literal["playing", "paused"]
+
+_ACTIONS: frozenset[str] = frozenset(("play", "pause", "seek"))
+_PLAY_STATES: frozenset[str] = frozenset(("playing", "paused"))
+_EMPTY: Mapping[str, Any] = {}
+
+# --------------------------------------------------------------------------
+# Messages a client sends
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ListRooms:
+    """``list_rooms``: ask for a fresh :class:`RoomList`."""
+
+    ts: int | None = None
+    type: Literal["list_rooms"] = attrs.field(default="list_rooms", init=False, repr=False)
+
+
+@attrs.frozen
+class CreateRoom:
+    """``create_room``: make a room and become its host.
+
+    ``name`` is as sent; the server cleans it (see :func:`clean_room_name`).
+    """
+
+    name: str | None = None
+    start_pos: float = 0.0
+    media_id: str | None = None
+    ts: int | None = None
+    type: Literal["create_room"] = attrs.field(default="create_room", init=False, repr=False)
+
+
+@attrs.frozen
+class JoinRoom:
+    """``join_room``: enter the room ``room``."""
+
+    room: str
+    ts: int | None = None
+    type: Literal["join_room"] = attrs.field(default="join_room", init=False, repr=False)
+
+
+@attrs.frozen
+class Ready:
+    """``ready``: the sender's player has loaded the room's media."""
+
+    room: str
+    media_id: str | None = None
+    ts: int | None = None
+    type: Literal["ready"] = attrs.field(default="ready", init=False, repr=False)
+
+
+@attrs.frozen
+class LeaveRoom:
+    """``leave_room``: leave the sender's room. ``room`` is ignored by the server."""
+
+    room: str | None = None
+    ts: int | None = None
+    type: Literal["leave_room"] = attrs.field(default="leave_room", init=False, repr=False)
+
+
+@attrs.frozen
+class Ping:
+    """``ping``: answered by a :class:`Pong` echoing ``payload``.
+
+    Clients put their clock in it as ``{"client_ts": ms}``. ``None`` means no payload.
+    """
+
+    payload: Any = None
+    ts: int | None = None
+    type: Literal["ping"] = attrs.field(default="ping", init=False, repr=False)
+
+
+# --------------------------------------------------------------------------
+# Messages that travel both ways
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class PlayerEvent:
+    """``player_event``: a host command (client to server) or its relay.
+
+    ``payload`` is the payload object as the host sent it, with any keys of
+    the client's own; the server relays those keys unchanged. On encoding,
+    ``action``, ``position`` and ``target_server_ts`` override the same keys
+    of ``payload``. A scheduled play has ``client`` unset and
+    ``server_ts == target_server_ts``.
+    """
+
+    room: str
+    action: PlayerAction
+    position: float | None = None
+    target_server_ts: int | None = None
+    client: str | None = None
+    payload: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+    ts: int | None = None
+    server_ts: int | None = None
+    type: Literal["player_event"] = attrs.field(default="player_event", init=False, repr=False)
+
+
+@attrs.frozen
+class StateUpdate:
+    """``state_update``: the host's periodic playback report, or its relay.
+
+    ``payload`` works as for :class:`PlayerEvent`.
+    """
+
+    room: str
+    position: float
+    play_state: PlayState
+    client: str | None = None
+    payload: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+    ts: int | None = None
+    server_ts: int | None = None
+    type: Literal["state_update"] = attrs.field(default="state_update", init=False, repr=False)
+
+
+# --------------------------------------------------------------------------
+# Messages the server sends
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ClientHello:
+    """``client_hello``: first message on a connection; tells the client its id."""
+
+    client_id: str
+    ts: int
+    server_ts: int
+    type: Literal["client_hello"] = attrs.field(default="client_hello", init=False, repr=False)
+
+
+@attrs.frozen
+class RoomSummary:
+    """One entry of a :class:`RoomList`."""
+
+    id: str
+    name: str
+    count: int
+    media_id: str | None
+
+
+@attrs.frozen
+class RoomList:
+    """``room_list``: every room, in creation order."""
+
+    rooms: tuple[RoomSummary, ...]
+    ts: int
+    server_ts: int
+    type: Literal["room_list"] = attrs.field(default="room_list", init=False, repr=False)
+
+
+@attrs.frozen
+class RoomState:
+    """``room_state``: the room as the recipient (``client``) finds it on create or join."""
+
+    room: str
+    client: str
+    name: str
+    host_id: str
+    position: float
+    play_state: PlayState
+    participant_count: int
+    media_id: str | None
+    ts: int
+    server_ts: int
+    type: Literal["room_state"] = attrs.field(default="room_state", init=False, repr=False)
+
+
+@attrs.frozen
+class ParticipantsUpdate:
+    """``participants_update``: someone joined ``room``; it now has this many members."""
+
+    room: str
+    participant_count: int
+    ts: int
+    server_ts: int
+    type: Literal["participants_update"] = attrs.field(
+        default="participants_update", init=False, repr=False
+    )
+
+
+@attrs.frozen
+class ClientLeft:
+    """``client_left``: ``client`` left ``room``, which goes on with this many members."""
+
+    room: str
+    client: str
+    participant_count: int
+    ts: int
+    server_ts: int
+    type: Literal["client_left"] = attrs.field(default="client_left", init=False, repr=False)
+
+
+@attrs.frozen
+class RoomClosed:
+    """``room_closed``: the host left (or the room emptied); ``room`` no longer exists."""
+
+    room: str
+    ts: int
+    server_ts: int
+    type: Literal["room_closed"] = attrs.field(default="room_closed", init=False, repr=False)
+
+
+@attrs.frozen
+class Pong:
+    """``pong``: answer to :class:`Ping`; ``server_ts`` is the server clock when handled."""
+
+    payload: Any
+    ts: int
+    server_ts: int
+    type: Literal["pong"] = attrs.field(default="pong", init=False, repr=False)
+
+
+@attrs.frozen
+class Error:
+    """``error``: the recipient's last message was refused; nothing changed."""
+
+    message: str
+    ts: int
+    server_ts: int
+    type: Literal["error"] = attrs.field(default="error", init=False, repr=False)
+
+
+ClientMessage: TypeAlias = (
+    ListRooms | CreateRoom | JoinRoom | Ready | LeaveRoom | Ping | PlayerEvent | StateUpdate
+)
+"""What :func:`decode_client_message` returns."""
+
+ServerMessage: TypeAlias = (
+    ClientHello
+    | RoomList
+    | RoomState
+    | ParticipantsUpdate
+    | ClientLeft
+    | RoomClosed
+    | PlayerEvent
+    | StateUpdate
+    | Pong
+    | Error
+)
+"""What :func:`decode_server_message` returns and :class:`Outgoing` carries."""
+
+Message: TypeAlias = ClientMessage | ServerMessage
+
+# --------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------
+
+# ensure_ascii: a lone surrogate from a client ("\ud800" is valid JSON) must be
+# re-escaped, or the UTF-8 encoding of the frame would fail for every recipient.
+_encode_json = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def _envelope(
+    type_: str,
+    ts: int | None,
+    server_ts: int | None,
+    *,
+    room: str | None = None,
+    client: str | None = None,
+    payload: Any = None,
+) -> dict[str, Any]:
+    # Absent optional fields are omitted, never null (spec section 2).
+    obj: dict[str, Any] = {"type": type_}
+    if room is not None:
+        obj["room"] = room
+    if client is not None:
+        obj["client"] = client
+    if payload is not None:
+        obj["payload"] = payload
+    if ts is not None:
+        obj["ts"] = ts
+    if server_ts is not None:
+        obj["server_ts"] = server_ts
+    return obj
+
+
+def _player_event_payload(m: PlayerEvent) -> dict[str, Any]:
+    payload = dict(m.payload)
+    payload["action"] = m.action
+    if m.position is not None:
+        payload["position"] = m.position
+    if m.target_server_ts is not None:
+        payload["target_server_ts"] = m.target_server_ts
+    return payload
+
+
+def _to_wire(m: Message) -> dict[str, Any]:
+    if isinstance(m, StateUpdate):
+        payload = dict(m.payload)
+        payload["position"] = m.position
+        payload["play_state"] = m.play_state
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room, client=m.client, payload=payload)
+    if isinstance(m, PlayerEvent):
+        return _envelope(
+            m.type,
+            m.ts,
+            m.server_ts,
+            room=m.room,
+            client=m.client,
+            payload=_player_event_payload(m),
+        )
+    if isinstance(m, RoomList):
+        rooms = [
+            {"id": r.id, "name": r.name, "count": r.count, "media_id": r.media_id} for r in m.rooms
+        ]
+        return _envelope(m.type, m.ts, m.server_ts, payload=rooms)
+    if isinstance(m, RoomState):
+        payload = {
+            "name": m.name,
+            "host_id": m.host_id,
+            "state": {"position": m.position, "play_state": m.play_state},
+            "participant_count": m.participant_count,
+            "media_id": m.media_id,
+        }
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room, client=m.client, payload=payload)
+    if isinstance(m, ClientHello):
+        return _envelope(
+            m.type, m.ts, m.server_ts, client=m.client_id, payload={"client_id": m.client_id}
+        )
+    if isinstance(m, ParticipantsUpdate):
+        return _envelope(
+            m.type,
+            m.ts,
+            m.server_ts,
+            room=m.room,
+            payload={"participant_count": m.participant_count},
+        )
+    if isinstance(m, ClientLeft):
+        return _envelope(
+            m.type,
+            m.ts,
+            m.server_ts,
+            room=m.room,
+            client=m.client,
+            payload={"participant_count": m.participant_count},
+        )
+    if isinstance(m, RoomClosed):
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room)
+    if isinstance(m, (Pong, Ping)):
+        return _envelope(m.type, m.ts, getattr(m, "server_ts", None), payload=m.payload)
+    if isinstance(m, Error):
+        return _envelope(m.type, m.ts, m.server_ts, payload={"message": m.message})
+    if isinstance(m, CreateRoom):
+        payload = {"name": m.name, "start_pos": m.start_pos}
+        if m.media_id is not None:
+            payload["media_id"] = m.media_id
+        if m.name is None:
+            del payload["name"]
+        return _envelope(m.type, m.ts, None, payload=payload)
+    if isinstance(m, Ready):
+        ready_payload = {} if m.media_id is None else {"media_id": m.media_id}
+        return _envelope(m.type, m.ts, None, room=m.room, payload=ready_payload)
+    if isinstance(m, (JoinRoom, LeaveRoom)):
+        return _envelope(m.type, m.ts, None, room=m.room)
+    if isinstance(m, ListRooms):
+        return _envelope(m.type, m.ts, None)
+    raise TypeError(f"not a protocol message: {m!r}")
+
+
+def encode(message: Message) -> str:
+    """Encode ``message`` as compact JSON text (one WebSocket text frame)."""
+    return _encode_json(_to_wire(message))
+
+
+# --------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------
+
+INVALID_FORMAT = "Invalid message format"
+
+
+def _reject_constant(name: str) -> float:
+    # NaN and Infinity are not JSON; Python accepts them unless told not to.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400 parses to inf; it could never be re-encoded
+        raise ValueError("number out of range")
+    return value
+
+
+_decode_json = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    try:
+        obj = _decode_json(text)
+    except (ValueError, RecursionError):
+        raise RemoteProtocolError(INVALID_FORMAT) from None
+    if type(obj) is not dict or type(obj.get("type")) is not str:
+        raise RemoteProtocolError(INVALID_FORMAT)
+    return obj
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass; JSON true is not a number.
+    return type(value) is float or type(value) is int
+
+
+def _optional_int(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None and key not in obj:
+        return None
+    if type(value) is not int:
+        raise RemoteProtocolError(f"Field '{key}' must be an integer")
+    return value
+
+
+def _optional_str(obj: Mapping[str, Any], key: str, label: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise RemoteProtocolError(f"Field '{label}' must be a string")
+    return value
+
+
+def _room(obj: Mapping[str, Any]) -> str | None:
+    # "" and null mean "no room": web clients send "" before they are in one.
+    room = obj.get("room")
+    if room is None or room == "":
+        return None
+    if type(room) is not str:
+        raise RemoteProtocolError("Field 'room' must be a string")
+    return room
+
+
+def _required_room(obj: Mapping[str, Any]) -> str:
+    room = _room(obj)
+    if room is None:
+        raise RemoteProtocolError(f"Field 'room' is required for {obj['type']}")
+    return room
+
+
+def _payload(obj: Mapping[str, Any], *, required: bool) -> Mapping[str, Any]:
+    payload = obj.get("payload")
+    if payload is None:
+        if required:
+            raise RemoteProtocolError(f"Field 'payload' is required for {obj['type']}")
+        return _EMPTY
+    if type(payload) is not dict:
+        raise RemoteProtocolError("Field 'payload' must be an object")
+    return payload
+
+
+def _position(payload: Mapping[str, Any], key: str, *, required: bool) -> float | None:
+    value = payload.get(key)
+    if value is None:
+        if required:
+            raise RemoteProtocolError(f"Field 'payload.{key}' is required")
+        return None
+    if not _is_number(value):
+        raise RemoteProtocolError(f"Field 'payload.{key}' must be a finite number")
+    return value  # type: ignore[no-any-return]
+
+
+def _client_field(obj: Mapping[str, Any]) -> str | None:
+    return _optional_str(obj, "client", "client")
+
+
+def _decode_list_rooms(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    return ListRooms(ts=ts)
+
+
+def _decode_create_room(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    payload = _payload(obj, required=False)
+    start_pos = _position(payload, "start_pos", required=False)
+    return CreateRoom(
+        name=_optional_str(payload, "name", "payload.name"),
+        start_pos=0.0 if start_pos is None else start_pos,
+        media_id=_optional_str(payload, "media_id", "payload.media_id"),
+        ts=ts,
+    )
+
+
+def _decode_join_room(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    return JoinRoom(room=_required_room(obj), ts=ts)
+
+
+def _decode_ready(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    room = _required_room(obj)
+    payload = _payload(obj, required=False)
+    media_id = payload.get("media_id")
+    # Clients put other things there; a non-string media_id is not worth refusing a ready.
+    return Ready(room=room, media_id=media_id if type(media_id) is str else None, ts=ts)
+
+
+def _decode_leave_room(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    room = obj.get("room")
+    return LeaveRoom(room=room if type(room) is str and room else None, ts=ts)
+
+
+def _decode_ping(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    return Ping(payload=obj.get("payload"), ts=ts)
+
+
+def _decode_player_event(obj: dict[str, Any], ts: int | None) -> PlayerEvent:
+    room = _required_room(obj)
+    payload = _payload(obj, required=True)
+    action = payload.get("action")
+    if type(action) is not str:
+        raise RemoteProtocolError("Field 'payload.action' must be a string")
+    if action not in _ACTIONS:
+        raise RemoteProtocolError(
+            f"Unknown player action '{action}' (expected play, pause or seek)"
+        )
+    position = _position(payload, "position", required=action == "seek")
+    target = payload.get("target_server_ts")
+    return PlayerEvent(
+        room=room,
+        action=action,  # type: ignore[arg-type]
+        position=position,
+        target_server_ts=target if type(target) is int else None,
+        client=_client_field(obj),
+        payload=payload,
+        ts=ts,
+        server_ts=obj.get("server_ts") if type(obj.get("server_ts")) is int else None,
+    )
+
+
+def _decode_state_update(obj: dict[str, Any], ts: int | None) -> StateUpdate:
+    room = _required_room(obj)
+    payload = _payload(obj, required=True)
+    position = _position(payload, "position", required=True)
+    play_state = payload.get("play_state")
+    if play_state not in _PLAY_STATES:
+        raise RemoteProtocolError("Field 'payload.play_state' must be 'playing' or 'paused'")
+    assert position is not None
+    return StateUpdate(
+        room=room,
+        position=position,
+        play_state=play_state,
+        client=_client_field(obj),
+        payload=payload,
+        ts=ts,
+        server_ts=obj.get("server_ts") if type(obj.get("server_ts")) is int else None,
+    )
+
+
+_ClientDecoder = Callable[[dict[str, Any], "int | None"], ClientMessage]
+
+_CLIENT_DECODERS: dict[str, _ClientDecoder] = {
+    "list_rooms": _decode_list_rooms,
+    "create_room": _decode_create_room,
+    "join_room": _decode_join_room,
+    "ready": _decode_ready,
+    "leave_room": _decode_leave_room,
+    "ping": _decode_ping,
+    "player_event": _decode_player_event,
+    "state_update": _decode_state_update,
+}
+
+
+def decode_client_message(text: str) -> ClientMessage:
+    """Decode and validate one text frame sent by a client.
+
+    Raises :class:`RemoteProtocolError` whose message is fit to send back in an
+    ``error``: "Invalid message format" for anything that is not a JSON object
+    with a string ``type``, the type's name for an unknown type, and the field's
+    name for a missing or mistyped field. Unknown fields are ignored.
+    Position ranges are a session rule, checked by the server, not here.
+    """
+    obj = _load_object(text)
+    decoder = _CLIENT_DECODERS.get(obj["type"])
+    if decoder is None:
+        raise RemoteProtocolError(f"Unknown message type '{obj['type']}'")
+    return decoder(obj, _optional_int(obj, "ts"))
+
+
+# The server is trusted to follow the specification: these decoders check
+# enough to build the typed object, not every rule.
+
+
+def _server_ts(obj: Mapping[str, Any]) -> tuple[int, int]:
+    ts, server_ts = obj.get("ts"), obj.get("server_ts")
+    if type(ts) is not int or type(server_ts) is not int:
+        raise RemoteProtocolError(f"{obj['type']} needs integer 'ts' and 'server_ts'")
+    return ts, server_ts
+
+
+def _str_field(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if type(value) is not str:
+        raise RemoteProtocolError(f"Field '{key}' of {obj.get('type')} must be a string")
+    return value
+
+
+def _int_field(obj: Mapping[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if type(value) is not int:
+        raise RemoteProtocolError(f"Field '{key}' must be an integer")
+    return value
+
+
+def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
+    kind = obj["type"]
+    if kind == "player_event":
+        return _decode_player_event(obj, _optional_int(obj, "ts"))
+    if kind == "state_update":
+        return _decode_state_update(obj, _optional_int(obj, "ts"))
+    ts, server_ts = _server_ts(obj)
+    payload: Any = obj.get("payload")
+    try:
+        if kind == "client_hello":
+            client_id = _str_field(payload, "client_id")
+            return ClientHello(client_id=client_id, ts=ts, server_ts=server_ts)
+        if kind == "room_list":
+            if type(payload) is not list:
+                raise RemoteProtocolError("room_list payload must be a list")
+            rooms = tuple(
+                RoomSummary(
+                    id=_str_field(r, "id"),
+                    name=_str_field(r, "name"),
+                    count=_int_field(r, "count"),
+                    media_id=r.get("media_id"),
+                )
+                for r in payload
+            )
+            return RoomList(rooms=rooms, ts=ts, server_ts=server_ts)
+        if kind == "room_state":
+            state = payload["state"]
+            return RoomState(
+                room=_str_field(obj, "room"),
+                client=_str_field(obj, "client"),
+                name=_str_field(payload, "name"),
+                host_id=_str_field(payload, "host_id"),
+                position=state["position"],
+                play_state=state["play_state"],
+                participant_count=_int_field(payload, "participant_count"),
+                media_id=payload.get("media_id"),
+                ts=ts,
+                server_ts=server_ts,
+            )
+        if kind == "participants_update":
+            return ParticipantsUpdate(
+                room=_str_field(obj, "room"),
+                participant_count=_int_field(payload, "participant_count"),
+                ts=ts,
+                server_ts=server_ts,
+            )
+        if kind == "client_left":
+            return ClientLeft(
+                room=_str_field(obj, "room"),
+                client=_str_field(obj, "client"),
+                participant_count=_int_field(payload, "participant_count"),
+                ts=ts,
+                server_ts=server_ts,
+            )
+        if kind == "room_closed":
+            return RoomClosed(room=_str_field(obj, "room"), ts=ts, server_ts=server_ts)
+        if kind == "pong":
+            return Pong(payload=payload, ts=ts, server_ts=server_ts)
+        if kind == "error":
+            return Error(message=_str_field(payload, "message"), ts=ts, server_ts=server_ts)
+    except (TypeError, KeyError, AttributeError):
+        raise RemoteProtocolError(f"Malformed {kind} message") from None
+    raise RemoteProtocolError(f"Unknown message type '{kind}'")
+
+
+def decode_server_message(text: str) -> ServerMessage:
+    """Decode one text frame sent by a server (the client side's decoder).
+
+    Raises :class:`RemoteProtocolError` for text that is not a server message.
+    """
+    return _decode_server_object(_load_object(text))
