@@ -417,6 +417,26 @@ def encode(message: Message) -> str:
     return _encode_json(_to_wire(message))
 
 
+def encode_relay(
+    type_: str, room: str, client: str, payload: Mapping[str, Any], ts: int, server_ts: int
+) -> str:
+    """Encode a relayed host message: the server's envelope around the host's payload.
+
+    The hot path of every server: equal to ``encode(StateUpdate(...))`` (or
+    ``PlayerEvent``) built from the same values, without the intermediate object.
+    """
+    return _encode_json(
+        {
+            "type": type_,
+            "room": room,
+            "client": client,
+            "payload": payload,
+            "ts": ts,
+            "server_ts": server_ts,
+        }
+    )
+
+
 # --------------------------------------------------------------------------
 # Decoding
 # --------------------------------------------------------------------------
@@ -436,12 +456,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
-_decode_json = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_decode_json = _decoder.decode
+# The C scanner behind decode(): one call, no whitespace regexes. Used when the
+# frame is exactly one JSON value (what clients send); decode() handles the rest.
+_scan_json: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def _load_object(text: str) -> dict[str, Any]:
     try:
-        obj = _decode_json(text)
+        try:
+            obj, end = _scan_json(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            obj = _decode_json(text)
     except (ValueError, RecursionError):
         raise RemoteProtocolError(INVALID_FORMAT) from None
     if type(obj) is not dict or type(obj.get("type")) is not str:
@@ -551,7 +580,18 @@ def _decode_ping(obj: dict[str, Any], ts: int | None) -> ClientMessage:
     return Ping(payload=obj.get("payload"), ts=ts)
 
 
-def _decode_player_event(obj: dict[str, Any], ts: int | None) -> PlayerEvent:
+def _envelope_extras(obj: Mapping[str, Any], from_server: bool) -> tuple[str | None, int | None]:
+    # A client's own ``client`` and ``server_ts`` are ignored (the server sets
+    # both), so they are only read from server messages.
+    if not from_server:
+        return None, None
+    server_ts = obj.get("server_ts")
+    return _client_field(obj), server_ts if type(server_ts) is int else None
+
+
+def _decode_player_event(
+    obj: dict[str, Any], ts: int | None, from_server: bool = False
+) -> PlayerEvent:
     room = _required_room(obj)
     payload = _payload(obj, required=True)
     action = payload.get("action")
@@ -562,36 +602,33 @@ def _decode_player_event(obj: dict[str, Any], ts: int | None) -> PlayerEvent:
             f"Unknown player action '{action}' (expected play, pause or seek)"
         )
     position = _position(payload, "position", required=action == "seek")
-    target = payload.get("target_server_ts")
+    target = payload.get("target_server_ts") if from_server else None
+    client, server_ts = _envelope_extras(obj, from_server)
     return PlayerEvent(
-        room=room,
-        action=action,  # type: ignore[arg-type]
-        position=position,
-        target_server_ts=target if type(target) is int else None,
-        client=_client_field(obj),
-        payload=payload,
-        ts=ts,
-        server_ts=obj.get("server_ts") if type(obj.get("server_ts")) is int else None,
+        room,
+        action,  # type: ignore[arg-type]
+        position,
+        target if type(target) is int else None,
+        client,
+        payload,
+        ts,
+        server_ts,
     )
 
 
-def _decode_state_update(obj: dict[str, Any], ts: int | None) -> StateUpdate:
+def _decode_state_update(
+    obj: dict[str, Any], ts: int | None, from_server: bool = False
+) -> StateUpdate:
     room = _required_room(obj)
     payload = _payload(obj, required=True)
-    position = _position(payload, "position", required=True)
+    position = payload.get("position")
+    if type(position) is not float and type(position) is not int:
+        _position(payload, "position", required=True)  # raises the right error
     play_state = payload.get("play_state")
     if play_state not in _PLAY_STATES:
         raise RemoteProtocolError("Field 'payload.play_state' must be 'playing' or 'paused'")
-    assert position is not None
-    return StateUpdate(
-        room=room,
-        position=position,
-        play_state=play_state,
-        client=_client_field(obj),
-        payload=payload,
-        ts=ts,
-        server_ts=obj.get("server_ts") if type(obj.get("server_ts")) is int else None,
-    )
+    client, server_ts = _envelope_extras(obj, from_server)
+    return StateUpdate(room, position, play_state, client, payload, ts, server_ts)  # type: ignore[arg-type]
 
 
 _ClientDecoder = Callable[[dict[str, Any], "int | None"], ClientMessage]
@@ -652,9 +689,9 @@ def _int_field(obj: Mapping[str, Any], key: str) -> int:
 def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
     kind = obj["type"]
     if kind == "player_event":
-        return _decode_player_event(obj, _optional_int(obj, "ts"))
+        return _decode_player_event(obj, _optional_int(obj, "ts"), from_server=True)
     if kind == "state_update":
-        return _decode_state_update(obj, _optional_int(obj, "ts"))
+        return _decode_state_update(obj, _optional_int(obj, "ts"), from_server=True)
     ts, server_ts = _server_ts(obj)
     payload: Any = obj.get("payload")
     try:

@@ -51,7 +51,9 @@ from ._messages import (
     ServerMessage,
     StateUpdate,
     decode_client_message,
+    decode_server_message,
     encode,
+    encode_relay,
 )
 from ._rules import check_position, clean_room_name, state_update_drop_reason
 
@@ -65,13 +67,19 @@ BINARY_MESSAGE = "Binary messages are not supported"
 class Outgoing:
     """One message to deliver: the same ``text`` to every id in ``recipients``.
 
-    ``text`` is encoded once, however many recipients; ``message`` is the same
-    message as a typed object, for tests and logging.
+    ``text`` is encoded once, however many recipients.
     """
 
     recipients: tuple[str, ...]
-    message: ServerMessage
     text: str
+
+    @property
+    def message(self) -> ServerMessage:
+        """``text`` decoded as a typed message (decoded on each access: for tests and logs).
+
+        Being derived from ``text``, it is exactly what a client will decode.
+        """
+        return decode_server_message(self.text)
 
 
 @attrs.frozen
@@ -374,22 +382,16 @@ class SessionServer:
         room.pending_play = None
         if room.guests:
             target = now + self.config.control_schedule_ms
-            relay = PlayerEvent(
-                room=room.id,
-                action=msg.action,
-                position=msg.position,
-                target_server_ts=target,
-                client=client.id,
-                payload=msg.payload,
-                ts=now,
-                server_ts=target,
-            )
-            out.append(self._out(room.guests, relay))
+            payload = dict(msg.payload)
+            payload["target_server_ts"] = target
+            text = encode_relay("player_event", room.id, client.id, payload, now, target)
+            out.append(Outgoing(room.guests, text))
         return out
 
     def _on_state_update(self, client: _Client, msg: StateUpdate, now: int) -> list[Outgoing]:
         room = self._host_room(client, msg.room)
-        check_position(msg.position, "payload.position", self.config)
+        config = self.config
+        check_position(msg.position, "payload.position", config)
         dropped = state_update_drop_reason(
             now=now,
             position=msg.position,
@@ -398,7 +400,7 @@ class SessionServer:
             room_play_state=room.play_state,
             last_state_ts=room.last_state_ts,
             last_command_ts=room.last_command_ts,
-            config=self.config,
+            config=config,
         )
         if dropped is not None:
             return []
@@ -407,16 +409,9 @@ class SessionServer:
         room.last_state_ts = now
         if not room.guests:
             return []
-        relay = StateUpdate(
-            room=room.id,
-            position=msg.position,
-            play_state=msg.play_state,
-            client=client.id,
-            payload=msg.payload,
-            ts=now,
-            server_ts=now,
-        )
-        return [self._out(room.guests, relay)]
+        # The host's payload is relayed with every key it sent (spec 8.4).
+        text = encode_relay("state_update", room.id, client.id, msg.payload, now, now)
+        return [Outgoing(room.guests, text)]
 
     # ------------------------------------------------------------------
     # Shared steps
@@ -544,4 +539,4 @@ class SessionServer:
 
     @staticmethod
     def _out(recipients: tuple[str, ...], message: ServerMessage) -> Outgoing:
-        return Outgoing(recipients=recipients, message=message, text=encode(message))
+        return Outgoing(recipients, encode(message))
