@@ -463,6 +463,24 @@ _decode_json = _decoder.decode
 _scan_json: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 
+MAX_NESTING = 32
+"""Deepest nesting of arrays/objects accepted in a message (clients send 3 or less).
+
+Without a bound, a payload nested just below the interpreter's recursion limit
+decodes but cannot be re-encoded for its echo or relay."""
+
+
+def _too_deep(value: object) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if type(item) is dict else item
+        if depth > MAX_NESTING:
+            return True
+        stack.extend((c, depth + 1) for c in children if type(c) is dict or type(c) is list)
+    return False
+
+
 def _load_object(text: str) -> dict[str, Any]:
     try:
         try:
@@ -475,6 +493,10 @@ def _load_object(text: str) -> dict[str, Any]:
         raise RemoteProtocolError(INVALID_FORMAT) from None
     if type(obj) is not dict or type(obj.get("type")) is not str:
         raise RemoteProtocolError(INVALID_FORMAT)
+    # Counting brackets is cheap and bounds the depth; strings may hold some too,
+    # which only costs the exact walk.
+    if text.count("[") + text.count("{") > MAX_NESTING and _too_deep(obj):
+        raise RemoteProtocolError(f"Message nested deeper than {MAX_NESTING} levels")
     return obj
 
 
