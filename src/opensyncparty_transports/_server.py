@@ -1,0 +1,532 @@
+"""The WebSocket server: sockets and tasks around one :class:`SessionServer`.
+
+Theory of operation. One anyio task group holds a task per connection and
+one timer task. A connection task runs the HTTP handshake through wsproto
+(``GET /ws`` upgrades, ``GET /health`` answers JSON, anything else gets an
+HTTP error), then a reader and a writer. The reader feeds the socket's bytes
+to wsproto, reassembles messages under the size limit and hands them to the
+core; the writer drains that client's bounded outbound queue to the socket.
+Whatever the core returns is fanned out with non-blocking puts: a client
+whose queue is full is evicted there and then, so nobody waits for it.
+
+Every call into the core is synchronous and made from a task of this event
+loop, so the core needs no locks. After each call the timer task is woken if
+the core's next deadline moved earlier.
+
+What must never leak in here: anything about rooms, hosts or message types.
+The transport moves text; the core decides what it means.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import RemoteProtocolError
+
+from opensyncparty_core import Config, Outgoing, SessionServer
+
+__all__ = ["WebSocketServer", "wall_clock_ms"]
+
+logger = logging.getLogger("opensyncparty_transports.server")
+
+WEBSOCKET_PATH = "/ws"
+HEALTH_PATH = "/health"
+
+_RECEIVE_SIZE = 65_536
+# The writer joins queued frames into one socket write up to about this size.
+_WRITE_BATCH_BYTES = 262_144
+# h11 refuses request heads over 16 KiB; the copy kept for routing needs no more.
+_MAX_HEAD_BYTES = 16_384
+
+
+def wall_clock_ms() -> int:
+    """The wall clock in milliseconds since the epoch: the core's ``now``."""
+    return time.time_ns() // 1_000_000
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class _Connection:
+    """One accepted WebSocket: its wsproto state, socket and outbound queue."""
+
+    def __init__(
+        self,
+        client_id: str,
+        ws: WSConnection,
+        stream: anyio.abc.ByteStream,
+        queue_size: int,
+    ) -> None:
+        self.client_id = client_id
+        self.ws = ws
+        self.stream = stream
+        # Items are message texts (framed by the writer) or ready-made control frames.
+        self.outbox: MemoryObjectSendStream[str | bytes]
+        self.inbox: MemoryObjectReceiveStream[str | bytes]
+        self.outbox, self.inbox = anyio.create_memory_object_stream[str | bytes](queue_size)
+        self.scope = anyio.CancelScope()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.peer_close: CloseConnection | None = None
+        # Set while the writer is inside a socket write; a write cut short by
+        # cancellation leaves a partial frame, after which no close frame can follow.
+        self.writing = False
+        # Reassembly of the current incoming message.
+        self.parts: list[str] = []
+        self.size = 0
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Stop reading and writing; the connection task then sends a close frame."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        self.scope.cancel()
+
+
+class WebSocketServer:
+    """Serves the session protocol over WebSocket, on anyio (asyncio or trio).
+
+    :param host: address to bind; ``"0.0.0.0"`` for every IPv4 interface.
+    :param port: TCP port; ``0`` picks a free one (read it from :attr:`port`).
+    :param config: the core's timings and limits; the specification's if omitted.
+        ``config.max_message_bytes`` is the largest incoming message.
+    :param queue_size: messages that may wait for one client; a client with a
+        full queue is disconnected (close code 1008).
+    :param clock: returns the core's ``now``; :func:`wall_clock_ms` by default.
+    :param id_source: returns a new unique id per call; UUID4 strings by default.
+    :param handshake_timeout: seconds a connection may take to complete its
+        HTTP request.
+    :param close_timeout: seconds the closing handshake may take before the
+        socket is closed regardless.
+
+    Run it with ``await server.serve()`` in a task group and end it with
+    :meth:`stop`; :func:`serve_until_signal` does both for a process.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        config: Config | None = None,
+        queue_size: int = 256,
+        clock: Callable[[], int] = wall_clock_ms,
+        id_source: Callable[[], str] = _new_id,
+        handshake_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {queue_size!r}")
+        self.host = host
+        self.core = SessionServer(id_source=id_source, config=config)
+        self.queue_size = queue_size
+        self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
+        self._clock = clock
+        self._port: int | None = None
+        self._requested_port = port
+        self._connections: dict[str, _Connection] = {}
+        self._handshakes: set[anyio.CancelScope] = set()
+        self._stopping = False
+        self._accept_scope: anyio.CancelScope | None = None
+        self._timer_wakeup = anyio.Event()
+        self._armed_deadline: int | None = None
+        self.evictions = 0
+        """Clients disconnected so far because their outbound queue was full."""
+        self.peak_queue_length = 0
+        """Longest outbound queue any client has had (never above ``queue_size``)."""
+
+    # ------------------------------------------------------------------
+    # Public API
+    # ------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port. Raises :class:`RuntimeError` before :meth:`serve` binds."""
+        if self._port is None:
+            raise RuntimeError("the server is not listening yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/ws`` for the bound port."""
+        return f"ws://{self.host}:{self.port}{WEBSOCKET_PATH}"
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen and serve until :meth:`stop`; then close every client with 1001.
+
+        With ``await task_group.start(server.serve)`` the caller gets the bound port.
+        """
+        listener = await anyio.create_tcp_listener(
+            local_host=self.host, local_port=self._requested_port
+        )
+        self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        async with anyio.create_task_group() as tg:
+            timer_scope = anyio.CancelScope()
+            tg.start_soon(self._run_timer, timer_scope)
+            logger.info("opensyncparty listening on %s", self.url)
+            task_status.started(self._port)
+            async with listener:
+                with anyio.CancelScope() as accept_scope:
+                    self._accept_scope = accept_scope
+                    if self._stopping:
+                        accept_scope.cancel()
+                    await listener.serve(self._handle_stream, task_group=tg)
+            logger.info("shutting down: closing %d client(s)", len(self._connections))
+            for scope in self._handshakes:
+                scope.cancel()
+            for conn in list(self._connections.values()):
+                conn.request_close(CloseReason.GOING_AWAY, "server shutting down")
+            timer_scope.cancel()
+        logger.info("stopped")
+
+    def stop(self) -> None:
+        """Stop accepting and close every client with 1001; :meth:`serve` then returns.
+
+        Call it from the event loop's thread (a task or a signal handler task).
+        """
+        self._stopping = True
+        if self._accept_scope is not None:
+            self._accept_scope.cancel()
+
+    # ------------------------------------------------------------------
+    # Connections
+    # ------------------------------------------------------------------
+
+    async def _handle_stream(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            ws = WSConnection(ConnectionType.SERVER)
+            accepted = False
+            with anyio.CancelScope() as scope:
+                self._handshakes.add(scope)
+                try:
+                    with anyio.move_on_after(self.handshake_timeout):
+                        accepted = await self._handshake(stream, ws)
+                finally:
+                    self._handshakes.discard(scope)
+            if scope.cancelled_caught or self._stopping or not accepted:
+                return
+            await self._run_websocket(stream, ws)
+
+    async def _handshake(self, stream: anyio.abc.SocketStream, ws: WSConnection) -> bool:
+        """Read the HTTP request; upgrade it (True) or answer it and return False."""
+        head = b""
+        while True:
+            try:
+                data = await stream.receive(_RECEIVE_SIZE)
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return False
+            if len(head) < _MAX_HEAD_BYTES:
+                head += data
+            try:
+                ws.receive_data(data)
+            except RemoteProtocolError as exc:
+                # Not a WebSocket upgrade: a plain HTTP request, or a malformed one.
+                await self._answer_http(stream, ws, head, exc)
+                return False
+            for event in ws.events():
+                if isinstance(event, Request):
+                    path = urlsplit(event.target).path
+                    if path == WEBSOCKET_PATH:
+                        await stream.send(ws.send(AcceptConnection()))
+                        return True
+                    if path == HEALTH_PATH:
+                        await self._send_response(stream, ws, *self._health())
+                    else:
+                        await self._send_response(stream, ws, 404, "Not Found\n")
+                    return False
+
+    async def _answer_http(
+        self,
+        stream: anyio.abc.SocketStream,
+        ws: WSConnection,
+        head: bytes,
+        exc: RemoteProtocolError,
+    ) -> None:
+        method, path = _request_line(head)
+        hint = exc.event_hint
+        if path == HEALTH_PATH and method == "GET":
+            await self._send_response(stream, ws, *self._health())
+        elif path == HEALTH_PATH:
+            allow = [(b"allow", b"GET")]
+            await self._send_response(stream, ws, 405, "Method Not Allowed\n", allow)
+        elif path == WEBSOCKET_PATH or path is None or not isinstance(hint, RejectConnection):
+            status = hint.status_code if isinstance(hint, RejectConnection) else 400
+            headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
+            logger.debug("refused a bad upgrade request: %s", exc)
+            await self._send_response(stream, ws, status, f"{exc}\n", headers)
+        else:
+            await self._send_response(stream, ws, 404, "Not Found\n")
+
+    def _health(self) -> tuple[int, str, list[tuple[bytes, bytes]]]:
+        body = json.dumps(
+            {
+                "status": "ok",
+                "clients": len(self.core.client_ids),
+                "rooms": len(self.core.room_ids),
+            }
+        )
+        return 200, body, [(b"content-type", b"application/json")]
+
+    @staticmethod
+    async def _send_response(
+        stream: anyio.abc.SocketStream,
+        ws: WSConnection,
+        status: int,
+        body: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        payload = body.encode()
+        all_headers = [
+            *(headers or [(b"content-type", b"text/plain; charset=utf-8")]),
+            (b"content-length", str(len(payload)).encode()),
+            (b"connection", b"close"),
+        ]
+        try:
+            data = ws.send(RejectConnection(status_code=status, headers=all_headers, has_body=True))
+            data += ws.send(RejectData(data=payload, body_finished=True))
+        except Exception:  # wsproto/h11 refuse to answer a request they cannot parse
+            logger.debug("cannot send an HTTP %d response on this connection", status)
+            return
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await stream.send(data)
+
+    async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: WSConnection) -> None:
+        client_id, out = self.core.connect(self._clock())
+        conn = _Connection(client_id, ws, stream, self.queue_size)
+        self._connections[client_id] = conn
+        logger.info("client %s connected from %s", client_id, _peer(stream))
+        self._deliver(out)
+        with conn.outbox, conn.inbox:
+            try:
+                with conn.scope:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._write_loop, conn)
+                        await self._read_loop(conn)
+                        tg.cancel_scope.cancel()
+            finally:
+                self._deliver(self._forget(conn))
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_timeout):
+                    await self._close_handshake(conn)
+        logger.info("client %s disconnected (%s)", client_id, conn.close_reason or conn.close_code)
+
+    async def _read_loop(self, conn: _Connection) -> None:
+        ws, stream = conn.ws, conn.stream
+        while True:
+            try:
+                data: bytes | None = await stream.receive(_RECEIVE_SIZE)
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                data = None
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, (TextMessage, BytesMessage)):
+                    self._on_message_data(conn, event)
+                elif isinstance(event, Ping):
+                    self._deliver(self._enqueue(conn, ws.send(event.response())))
+                elif isinstance(event, CloseConnection):
+                    if ws.state is ConnectionState.OPEN:
+                        # wsproto found a framing error and reports it as a close.
+                        logger.warning(
+                            "client %s broke the WebSocket protocol: %s",
+                            conn.client_id,
+                            event.reason,
+                        )
+                        conn.request_close(event.code, event.reason or "protocol error")
+                    else:
+                        conn.peer_close = event
+                        if conn.close_code is None:
+                            conn.close_code = event.code
+                            conn.close_reason = f"closed by peer ({event.code})"
+                    return
+                if conn.close_code is not None:
+                    return
+
+    def _on_message_data(self, conn: _Connection, event: TextMessage | BytesMessage) -> None:
+        """Reassemble a message, refusing to hold more than the size limit."""
+        data = event.data
+        if isinstance(data, str):
+            conn.size += len(data) if data.isascii() else len(data.encode())
+        else:
+            conn.size += len(data)
+        limit = self.core.config.max_message_bytes
+        if conn.size > limit:
+            logger.warning("client %s sent a message over %d bytes", conn.client_id, limit)
+            conn.request_close(CloseReason.MESSAGE_TOO_BIG, f"message over {limit} bytes")
+            return
+        if isinstance(data, str):
+            conn.parts.append(data)
+        if not event.message_finished:
+            return
+        text = "".join(conn.parts)
+        conn.parts.clear()
+        conn.size = 0
+        now = self._clock()
+        if isinstance(event, TextMessage):
+            self._deliver(self.core.receive(conn.client_id, text, now))
+        else:
+            self._deliver(self.core.receive_binary(conn.client_id, now))
+
+    async def _write_loop(self, conn: _Connection) -> None:
+        ws = conn.ws
+        try:
+            async for item in conn.inbox:
+                batch = [item]
+                size = len(item)
+                while size < _WRITE_BATCH_BYTES:
+                    try:
+                        item = conn.inbox.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+                    batch.append(item)
+                    size += len(item)
+                if ws.state is not ConnectionState.OPEN:
+                    return
+                data = b"".join(
+                    ws.send(TextMessage(data=i)) if isinstance(i, str) else i for i in batch
+                )
+                conn.writing = True
+                await conn.stream.send(data)
+                conn.writing = False
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            conn.close_reason = conn.close_reason or "connection lost"
+            conn.scope.cancel()
+
+    async def _close_handshake(self, conn: _Connection) -> None:
+        """Send or answer the close frame, then wait briefly for the peer's."""
+        ws, stream = conn.ws, conn.stream
+        if conn.writing:
+            return
+        try:
+            if ws.state is ConnectionState.REMOTE_CLOSING and conn.peer_close is not None:
+                await stream.send(ws.send(conn.peer_close.response()))
+            elif ws.state is ConnectionState.OPEN:
+                code = conn.close_code if conn.close_code is not None else 1000
+                await stream.send(ws.send(CloseConnection(code=code, reason=conn.close_reason)))
+            # RFC 6455 7.1.1: the server closes TCP once the peer's close frame is in.
+            while ws.state is ConnectionState.LOCAL_CLOSING:
+                try:
+                    data: bytes | None = await stream.receive(_RECEIVE_SIZE)
+                except anyio.EndOfStream:
+                    data = None
+                ws.receive_data(data)
+                for _ in ws.events():
+                    pass
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+
+    # ------------------------------------------------------------------
+    # Delivery and the core's timer
+    # ------------------------------------------------------------------
+
+    def _forget(self, conn: _Connection) -> list[Outgoing]:
+        """Tell the core ``conn`` is gone (once) and stop routing to it."""
+        if self._connections.pop(conn.client_id, None) is None:
+            return []
+        return self.core.disconnect(conn.client_id, self._clock())
+
+    def _enqueue(self, conn: _Connection, item: str | bytes) -> list[Outgoing]:
+        """Queue ``item`` for ``conn`` without waiting; evict ``conn`` if its queue is full."""
+        try:
+            conn.outbox.send_nowait(item)
+        except anyio.WouldBlock:
+            self.evictions += 1
+            logger.warning(
+                "client %s evicted: outbound queue full (%d messages)",
+                conn.client_id,
+                self.queue_size,
+            )
+            conn.request_close(CloseReason.POLICY_VIOLATION, "outbound queue full")
+            return self._forget(conn)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return []
+        length = conn.outbox.statistics().current_buffer_used
+        if length > self.peak_queue_length:
+            self.peak_queue_length = length
+        return []
+
+    def _deliver(self, out: list[Outgoing]) -> None:
+        """Fan out the core's messages; evictions add their own messages at the end."""
+        pending = collections.deque(out)
+        connections = self._connections
+        while pending:
+            outgoing = pending.popleft()
+            text = outgoing.text
+            for recipient in outgoing.recipients:
+                conn = connections.get(recipient)
+                if conn is not None:
+                    pending.extend(self._enqueue(conn, text))
+        deadline = self.core.next_deadline()
+        if deadline is not None and (
+            self._armed_deadline is None or deadline < self._armed_deadline
+        ):
+            self._timer_wakeup.set()
+
+    async def _run_timer(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                self._timer_wakeup = anyio.Event()
+                deadline = self._armed_deadline = self.core.next_deadline()
+                if deadline is None:
+                    await self._timer_wakeup.wait()
+                    continue
+                delay = (deadline - self._clock()) / 1000
+                if delay > 0:
+                    with anyio.move_on_after(delay):
+                        await self._timer_wakeup.wait()
+                    continue
+                self._armed_deadline = None
+                self._deliver(self.core.handle_timer(self._clock()))
+
+
+def _request_line(head: bytes) -> tuple[str | None, str | None]:
+    """Method and path of a request head, or ``None`` where unreadable.
+
+    Only used to route requests that wsproto refused to upgrade; wsproto and
+    h11 have already parsed (or refused) the request itself.
+    """
+    line = head.lstrip(b"\r\n").split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        return None, None
+    try:
+        method = parts[0].decode("ascii")
+        path = urlsplit(parts[1].decode("ascii")).path
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    return method, path
+
+
+def _peer(stream: anyio.abc.SocketStream) -> str:
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except Exception:  # a transport without an address, e.g. in a test double
+        return "?"
+    if isinstance(address, tuple):
+        return f"{address[0]}:{address[1]}"
+    return str(address)
