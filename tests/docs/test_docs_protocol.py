@@ -251,6 +251,10 @@ ERROR_INPUTS: list[tuple[Wire | str, str]] = [
     ("[1, 2]", "Invalid message format"),
     ('{"type": "ping", "payload": NaN}', "Invalid message format"),
     ('{"type": "create_room", "payload": {"start_pos": 1e400}}', "Invalid message format"),
+    (
+        '{"type": "ping", "payload": ' + "[" * 40 + "]" * 40 + "}",
+        "Message nested deeper than 32 levels",
+    ),
     ({"type": "dance"}, "Unknown message type 'dance'"),
     ({"type": "list_rooms", "ts": 1.5}, "Field 'ts' must be an integer"),
     ({"type": "join_room"}, "Field 'room' is required for join_room"),

@@ -1,0 +1,157 @@
+"""The example programs of the documentation (docs/examples/) do what the docs say."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+from opensyncparty_core import Config
+
+EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # attrs and dataclasses look classes up here
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the embedding example is plain asyncio
+
+
+class Client:
+    """A minimal WebSocket client on asyncio streams and wsproto."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.inbox: list[dict[str, Any]] = []
+        self.closed_with: int | None = None
+
+    @classmethod
+    async def connect(cls, port: int) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = cls(reader, writer)
+        writer.write(client.ws.send(Request(host="127.0.0.1", target="/ws")))
+        while not await client._pump(AcceptConnection):
+            pass
+        return client
+
+    async def _pump(self, wanted: type[Any] | None = None) -> bool:
+        data = await self.reader.read(65_536)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        self.ws.receive_data(data)
+        found = False
+        for event in self.ws.events():
+            if isinstance(event, TextMessage):
+                self.inbox.append(json.loads(event.data))
+            elif isinstance(event, CloseConnection):
+                self.closed_with = event.code
+            found = found or (wanted is not None and isinstance(event, wanted))
+        return found
+
+    async def send(self, message: dict[str, Any] | str) -> None:
+        text = message if isinstance(message, str) else json.dumps(message)
+        self.writer.write(self.ws.send(TextMessage(data=text)))
+        await self.writer.drain()
+
+    async def expect(self, type_: str) -> dict[str, Any]:
+        """The next message of type ``type_``, skipping others (room_list, for example)."""
+        while True:
+            while self.inbox:
+                message = self.inbox.pop(0)
+                if message["type"] == type_:
+                    return message
+            await self._pump()
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+@pytest.fixture
+async def embed_port() -> AsyncIterator[int]:
+    example = load_example("embed_asyncio")
+    # A short ready wait keeps the forced-play test quick.
+    server = example.Server(attrs.evolve(Config(), max_ready_wait_ms=200))
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    async with listener:
+        yield listener.sockets[0].getsockname()[1]
+
+
+@pytest.mark.anyio
+async def test_embed_asyncio_two_clients_play_together(embed_port: int) -> None:
+    with anyio.fail_after(5):
+        host = await Client.connect(embed_port)
+        hello = await host.expect("client_hello")
+        await host.send({"type": "create_room", "payload": {"name": "Docs"}})
+        state = await host.expect("room_state")
+        room = state["room"]
+        assert state["payload"]["host_id"] == hello["payload"]["client_id"]
+
+        guest = await Client.connect(embed_port)
+        await guest.send({"type": "join_room", "room": room})
+        assert (await guest.expect("room_state"))["payload"]["participant_count"] == 2
+        await guest.send({"type": "ready", "room": room})
+        play = {"type": "player_event", "room": room, "payload": {"action": "play", "position": 7}}
+        await host.send(play)
+        for client in (host, guest):
+            event = await client.expect("player_event")
+            assert event["payload"]["action"] == "play"
+            assert event["payload"]["position"] == 7
+            assert event["server_ts"] == event["payload"]["target_server_ts"]
+
+        await host.close()
+        assert (await guest.expect("room_closed"))["room"] == room
+        await guest.close()
+
+
+@pytest.mark.anyio
+async def test_embed_asyncio_forces_a_pending_play_at_its_deadline(embed_port: int) -> None:
+    with anyio.fail_after(5):
+        host = await Client.connect(embed_port)
+        await host.send({"type": "create_room"})
+        room = (await host.expect("room_state"))["room"]
+        guest = await Client.connect(embed_port)
+        await guest.send({"type": "join_room", "room": room})
+        await guest.expect("room_state")
+        # The guest never sends ready: only the server's timer can start the play.
+        await host.send({"type": "player_event", "room": room, "payload": {"action": "play"}})
+        event = await guest.expect("player_event")
+        assert event["payload"]["action"] == "play"
+        assert "client" not in event
+        await host.close()
+        await guest.close()
+
+
+@pytest.mark.anyio
+async def test_embed_asyncio_answers_bad_input_and_closes_oversized(embed_port: int) -> None:
+    with anyio.fail_after(5):
+        client = await Client.connect(embed_port)
+        await client.send("not json")
+        error = await client.expect("error")
+        assert error["payload"] == {"message": "Invalid message format"}
+        await client.send("x" * (Config().max_message_bytes + 1))
+        while client.closed_with is None:
+            await client._pump()
+        assert client.closed_with == 1009
+        await client.close()
