@@ -155,3 +155,37 @@ async def test_embed_asyncio_answers_bad_input_and_closes_oversized(embed_port: 
             await client._pump()
         assert client.closed_with == 1009
         await client.close()
+
+
+def test_memory_transport_plays_and_forces_pending_plays() -> None:
+    memory = load_example("memory_transport")
+    net = memory.MemoryNetwork(now=1_000)
+    host, guest = net.connect(), net.connect()
+    assert [m["type"] for m in host.receive()] == ["client_hello", "room_list"]
+    host.send({"type": "create_room", "payload": {"start_pos": 12}})
+    room = host.receive()[0]["room"]
+    guest.send({"type": "join_room", "room": room})
+    guest.receive()
+    host.receive()
+
+    host.send({"type": "player_event", "room": room, "payload": {"action": "play"}})
+    assert guest.receive() == []  # the guest is not ready: the play waits
+    net.advance(Config().max_ready_wait_ms - 1)
+    assert guest.receive() == []
+    net.advance(1)
+    (play,) = guest.receive()
+    assert play["payload"] == {
+        "action": "play",
+        "position": 12,
+        "target_server_ts": 1_000 + Config().max_ready_wait_ms + Config().play_schedule_ms,
+    }
+    assert host.receive() == [play]
+
+    guest.close()
+    assert [m["type"] for m in host.receive()] == ["client_left", "room_list"]
+
+
+def test_hypothesis_example_properties_hold() -> None:
+    rules = load_example("hypothesis_rules")
+    rules.test_guests_get_spaced_updates_from_the_host()
+    rules.test_a_play_state_change_passes_once_the_cooldown_is_over()
