@@ -8,9 +8,16 @@ without them, references to external names resolve through
 
 from __future__ import annotations
 
-import contextlib
 import os
+import re
 from importlib.metadata import version as _dist_version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from docutils.nodes import Element
+    from sphinx.addnodes import pending_xref
+    from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
 
 project = "opensyncparty"
 author = "opensyncparty developers"
@@ -59,28 +66,54 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Callable"),
     ("py:class", "collections.abc.Mapping"),
     ("py:class", "collections.abc.Sequence"),
+    ("py:class", "collections.abc.AsyncIterator"),
+    ("py:class", "anyio.abc.TaskStatus"),
 ]
 
 # -- public names live at the package root -----------------------------------
 
 # The classes are defined in private modules (``opensyncparty_core._server``...)
-# but documented, and imported, from the package. Point ``__module__`` at the
-# package so signatures link to the documented names.
+# and documented under the package, where users import them from. Signatures
+# name the defining module, so a reference to ``pkg._module.Name`` that finds
+# nothing is retried as ``pkg.Name``.
+
+_PRIVATE_NAME = re.compile(r"(opensyncparty_\w+)\._\w+\.(\w+)")
 
 
-def _publish(package_name: str) -> None:
-    import importlib
+def _resolve_private_name(
+    app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: Element
+) -> Element | None:
+    match = _PRIVATE_NAME.fullmatch(node.get("reftarget", ""))
+    if node.get("refdomain") != "py" or match is None:
+        return None
+    public = f"{match[1]}.{match[2]}"
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+    )
 
-    package = importlib.import_module(package_name)
-    for name in package.__all__:
-        obj = getattr(package, name)
-        if getattr(obj, "__module__", "").startswith(package_name + "._"):
-            # Type aliases and other immutable objects keep their own.
-            with contextlib.suppress(AttributeError, TypeError):
-                obj.__module__ = package_name
+
+_OBJECT_REPR = re.compile(r"<(?:function (\w+)|[\w.]+\._IgnoredTaskStatus object)[^>]*>")
 
 
-_publish("opensyncparty_core")
+def _readable_defaults(
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: object,
+    options: object,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str | None, str | None]:
+    """Show ``clock=wall_clock_ms`` rather than ``clock=<function wall_clock_ms at 0x...>``."""
+    if signature is not None:
+        signature = _OBJECT_REPR.sub(lambda m: m[1] or "TASK_STATUS_IGNORED", signature)
+    return signature, return_annotation
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("missing-reference", _resolve_private_name)
+    app.connect("autodoc-process-signature", _readable_defaults)
+
 
 # Keep the aliases' names in signatures instead of expanding the unions.
 autodoc_type_aliases = {

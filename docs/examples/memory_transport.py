@@ -64,3 +64,15 @@ class MemoryClient:
         net = self.network
         del net.inboxes[self.id]
         net._deliver(net.server.disconnect(self.id, net.now))
+
+
+def demo() -> dict[str, Any]:
+    net = MemoryNetwork(now=1_000)
+    host, guest = net.connect(), net.connect()
+    host.send({"type": "create_room", "payload": {"start_pos": 12}})
+    room = next(m["room"] for m in host.receive() if m["type"] == "room_state")
+    guest.send({"type": "join_room", "room": room})
+    host.send({"type": "player_event", "room": room, "payload": {"action": "play"}})
+    net.advance(2_000)  # the guest never said ready: the play is forced
+    play: dict[str, Any] = guest.receive()[-1]["payload"]
+    return play  # {"action": "play", "position": 12, "target_server_ts": 4500}
