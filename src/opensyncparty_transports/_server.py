@@ -284,7 +284,7 @@ class WebSocketServer:
         else:
             await self._send_response(stream, ws, 404, "Not Found\n")
 
-    def _health(self) -> tuple[int, str, list[tuple[bytes, bytes]]]:
+    def _health(self) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
         body = json.dumps(
             {
                 "status": "ok",
@@ -292,7 +292,7 @@ class WebSocketServer:
                 "rooms": len(self.core.room_ids),
             }
         )
-        return 200, body, [(b"content-type", b"application/json")]
+        return 200, body, [], b"application/json"
 
     @staticmethod
     async def _send_response(
@@ -301,19 +301,18 @@ class WebSocketServer:
         status: int,
         body: str,
         headers: list[tuple[bytes, bytes]] | None = None,
+        content_type: bytes = b"text/plain; charset=utf-8",
     ) -> None:
+        """Answer with an HTTP response through wsproto's rejection events, then close."""
         payload = body.encode()
         all_headers = [
-            *(headers or [(b"content-type", b"text/plain; charset=utf-8")]),
+            (b"content-type", content_type),
             (b"content-length", str(len(payload)).encode()),
             (b"connection", b"close"),
+            *(headers or []),
         ]
-        try:
-            data = ws.send(RejectConnection(status_code=status, headers=all_headers, has_body=True))
-            data += ws.send(RejectData(data=payload, body_finished=True))
-        except Exception:  # wsproto/h11 refuse to answer a request they cannot parse
-            logger.debug("cannot send an HTTP %d response on this connection", status)
-            return
+        reject = RejectConnection(status_code=status, headers=all_headers, has_body=True)
+        data = ws.send(reject) + ws.send(RejectData(data=payload, body_finished=True))
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await stream.send(data)
 
@@ -512,7 +511,7 @@ def _request_line(head: bytes) -> tuple[str | None, str | None]:
     """
     line = head.lstrip(b"\r\n").split(b"\r\n", 1)[0]
     parts = line.split(b" ")
-    if len(parts) != 3:
+    if len(parts) != 3 or not parts[1].startswith(b"/") or not parts[2].startswith(b"HTTP/"):
         return None, None
     try:
         method = parts[0].decode("ascii")

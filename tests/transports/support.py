@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from opensyncparty_core import ServerMessage
 from opensyncparty_transports import ClientConnection, WebSocketServer
@@ -35,3 +40,42 @@ async def receive_until(client: ClientConnection, kind: type[M]) -> M:
         message = await client.receive()
         if isinstance(message, kind):
             return message
+
+
+async def raw_websocket(
+    port: int, *, receive_buffer: int | None = None
+) -> tuple[anyio.abc.SocketStream, WSConnection]:
+    """A bare wsproto client on 127.0.0.1, upgraded, for frames :func:`connect` won't send.
+
+    ``receive_buffer`` sets SO_RCVBUF before connecting (a small window makes a
+    client that never reads fill up quickly).
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    try:
+        sock.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        await anyio.wait_writable(sock)
+    stream = await anyio.abc.SocketStream.from_socket(sock)
+    ws = WSConnection(ConnectionType.CLIENT)
+    await stream.send(ws.send(Request(host=f"127.0.0.1:{port}", target="/ws")))
+    while ws.state is not ConnectionState.OPEN:
+        ws.receive_data(await stream.receive())
+        for event in ws.events():
+            assert isinstance(event, AcceptConnection), event
+    return stream, ws
+
+
+async def read_close_code(stream: anyio.abc.SocketStream, ws: WSConnection) -> int:
+    """Read (and drop) messages until the server's close frame; return its code."""
+    while True:
+        try:
+            data: bytes | None = await stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            data = None
+        ws.receive_data(data)
+        for event in ws.events():
+            if isinstance(event, CloseConnection):
+                return event.code
