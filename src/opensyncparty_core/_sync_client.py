@@ -125,7 +125,11 @@ SyncOutput: TypeAlias = PlayerCommand | Ping | Ready | PlayerEvent | StateUpdate
 
 @attrs.frozen
 class PlayerStatus:
-    """What the player reports: position (seconds), paused, rate, and whether it is stalled."""
+    """What the player reports.
+
+    ``buffering`` means "should be playing but not advancing": stalled, seeking
+    or starting (HTML5 ``waiting`` / ``seeking``).
+    """
 
     position: float
     paused: bool
@@ -157,8 +161,11 @@ class SyncConfig:
     of reports at 4 Hz, carried forward with the commanded rate so the filter
     adds no lag to the loop) corrects in a few seconds without overshoot.
     Rates stay within ±5%, where pitch-preserving playback is not noticed. A
-    seek stalls the picture for a few hundred ms, so it is kept for drifts
-    that would take more than 20 s of nudging (1 s at 5%).
+    seek (done as a held start, see ``seek_margin``) freezes the picture for
+    about half a second and skips content, so it is kept for drifts that
+    nudging would take over 10 s to absorb (0.5 s at 5%): in practice the
+    aftermath of a buffering stall. The original's 2.5 s left a viewer off
+    by up to 2.5 s for up to 50 s. Measured in ``benchmarks/sync_accuracy.py``.
     """
 
     dead_zone_enter: float = 0.020
@@ -166,7 +173,10 @@ class SyncConfig:
     correction_time: float = attrs.field(default=1.0, validator=_rate_bound)
     min_rate: float = attrs.field(default=0.95, validator=_rate_bound)
     max_rate: float = attrs.field(default=1.05, validator=_rate_bound)
-    seek_threshold: float = 1.0
+    seek_threshold: float = 0.5
+    seek_margin: float = 0.5
+    """A seek while playing waits paused this far ahead and plays when the timeline
+    gets there, so the player's seek time (if shorter) costs no accuracy. 0: plain seek."""
     rate_step: float = 0.002
     """Smaller rate changes are not sent (players round rates anyway)."""
     position_filter: int = attrs.field(default=7, validator=_rate_bound)
@@ -271,6 +281,7 @@ class SyncClient:
         self._last_update_at: float | None = None
         self._last_sent_position: float | None = None
         self._cooldown_until: float = float("-inf")  # server ms
+        self._unsent_seek: tuple[float, float] | None = None  # (position, local time)
         self._now = float("-inf")  # latest local time seen; only to seed the clock conversion
 
     # ------------------------------------------------------------------
@@ -289,7 +300,7 @@ class SyncClient:
 
     @property
     def start_lead(self) -> float:
-        """Seconds a start aims ahead of the timeline, to make up for the player's start lag."""
+        """Seconds a play aims ahead of the timeline, to make up for the player's start lag."""
         return self._lead
 
     def server_time(self, now: float) -> float | None:
@@ -362,7 +373,7 @@ class SyncClient:
         expected = self.expected_position(now)
         if expected is not None and self._timeline is not None and self._pending is None:
             if self._timeline.playing:
-                out += self._command(Play(expected + self._lead, now), now)
+                out += self._seek_playing(now)
             else:
                 out += self._command(Pause(expected, now), now)
         return out
@@ -550,9 +561,30 @@ class SyncClient:
             command = Play(position + self._lead, now)
         elif pending.action == "pause":
             command = Pause(position, now)
+        elif timeline.playing:
+            return self._seek_playing(now)
         else:
-            command = Seek(position + (self._lead if timeline.playing else 0.0), now)
+            command = Seek(position, now)
         return self._command(command, now)
+
+    def _seek_playing(self, now: float) -> list[SyncOutput]:
+        """Join the playing timeline from wherever the player is.
+
+        A plain seek lands late by the player's seek time, which varies from one
+        seek to the next. Instead the player waits, paused, ``seek_margin``
+        ahead, and plays when the timeline gets there: a scheduled play.
+        """
+        timeline = self._timeline
+        server_now = self.server_time(now)
+        assert timeline is not None
+        assert server_now is not None
+        target = timeline.at(server_now) + self.config.seek_margin
+        out = self._set_rate(1.0, now)
+        if self.config.seek_margin <= 0.0:
+            return out + self._command(Seek(target, now), now)
+        start = timeline.server_ts + (target - timeline.position) * 1000.0
+        self._pending = _Scheduled("play", start, timeline)
+        return out + self._command(Pause(target, now), now)
 
     # ------------------------------------------------------------------
     # Player
@@ -570,10 +602,6 @@ class SyncClient:
             self._echoes += [_Echo("seek", command.position, until)]
         elif isinstance(command, Seek):
             self._echoes += [_Echo("seek", command.position, until)]
-            timeline = self._timeline
-            self._lead_probe = self.config.learn_start_lead and (
-                timeline is not None and timeline.playing
-            )
         self._observations.clear()
         self._correcting = False
         return [command]
@@ -616,16 +644,16 @@ class SyncClient:
     def _steer(self, now: float) -> list[SyncOutput]:
         timeline = self._timeline
         status = self._status
-        if timeline is None or not timeline.playing or status is None or status.paused:
+        if timeline is None or not timeline.playing or status is None:
+            return []
+        if status.paused or status.buffering:
             return []
         drift = self.drift(now)
         if drift is None:
             return []
         config = self.config
         if abs(drift) >= config.seek_threshold:
-            expected = self.expected_position(now)
-            assert expected is not None
-            return self._set_rate(1.0, now) + self._command(Seek(expected + self._lead, now), now)
+            return self._seek_playing(now)
         if not self._correcting:
             if abs(drift) <= config.dead_zone_enter:
                 return []
@@ -645,15 +673,12 @@ class SyncClient:
     def _host_command(self, action: _EchoAction, position: float, now: float) -> list[SyncOutput]:
         assert self.room_id is not None
         server_now = self.server_time(now)
-        rtt = self.clock.best_rtt()
-        if server_now is not None:
-            # The server's command time is about half a round trip away.
-            arrival = server_now + (rtt / 2.0 if rtt is not None else 0.0)
-            self._cooldown_until = arrival + self.config.server.command_cooldown_ms + 100.0
-        self._last_sent_position = position
+        self._unsent_seek = None
         self._pending = None
         ts = round(now)
         playing = self._timeline is not None and self._timeline.playing
+        if action != "seek":
+            self._mark_command(position, now)
         if action == "play":
             # Hold the player where it is: everyone, this host included, starts at the target.
             event = PlayerEvent(room=self.room_id, action="play", position=position, ts=ts)
@@ -661,20 +686,55 @@ class SyncClient:
         if action == "pause":
             self._timeline = _Timeline(position, server_now or 0.0, False)
             return [PlayerEvent(room=self.room_id, action="pause", position=position, ts=ts)]
+        if playing and self.config.stamp_positions:
+            # A playing player takes a while to seek: announce the seek once it plays again,
+            # stamped with where it really is, or viewers would aim ahead of the host.
+            self._unsent_seek = (position, now)
+            return []
+        return [self._seek_event(position, playing, now)]
+
+    def _mark_command(self, position: float, now: float) -> None:
+        """A command leaves now: the server ignores our state updates for its cooldown."""
+        server_now = self.server_time(now)
+        rtt = self.clock.best_rtt()
+        if server_now is not None:
+            # The server's command time is about half a round trip away.
+            arrival = server_now + (rtt / 2.0 if rtt is not None else 0.0)
+            self._cooldown_until = arrival + self.config.server.command_cooldown_ms + 100.0
+        self._last_sent_position = position
+
+    def _seek_event(self, position: float, playing: bool, now: float) -> PlayerEvent:
+        assert self.room_id is not None
+        self._mark_command(position, now)
+        server_now = self.server_time(now)
         payload: dict[str, Any] = {"play_state": "playing" if playing else "paused"}
         if self.config.stamp_positions and server_now is not None:
             payload["at_server_ts"] = round(server_now)
         self._timeline = _Timeline(position, server_now or 0.0, playing)
         self._observations.clear()
-        event = PlayerEvent(
-            room=self.room_id, action="seek", position=position, payload=payload, ts=ts
+        return PlayerEvent(
+            room=self.room_id,
+            action="seek",
+            position=round(position, 3),
+            payload=payload,
+            ts=round(now),
         )
-        return [event]
 
     def _host_update(self, now: float) -> list[SyncOutput]:
         timeline = self._timeline
         status = self._status
-        if timeline is None or not timeline.playing or status is None or status.paused:
+        if self._unsent_seek is not None and status is not None:
+            target, since = self._unsent_seek
+            if status.paused or now - since >= self.config.echo_window_ms:
+                self._unsent_seek = None
+                return [self._seek_event(target, not status.paused, now)]
+            if not status.buffering:
+                self._unsent_seek = None
+                return [self._seek_event(status.position, True, now)]
+            return []
+        if timeline is None or not timeline.playing or status is None:
+            return []
+        if status.paused or status.buffering:
             return []
         config = self.config
         if self._last_update_at is not None and (
