@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
+import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -226,3 +229,54 @@ def test_python_in_the_docs_comes_from_tested_files() -> None:
     docs = EXAMPLES.parent
     for page in docs.rglob("*.rst"):
         assert "code-block:: python" not in page.read_text(), page
+
+
+@pytest.mark.anyio
+async def test_two_clients_example_plays_on_the_reference_server() -> None:
+    from opensyncparty_transports import WebSocketServer
+
+    example = load_example("two_clients")
+    server = WebSocketServer(host="127.0.0.1", port=0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)
+            play = await example.main(server.url)
+            server.stop()
+    assert play.action == "play"
+    assert play.position == 0
+    assert play.server_ts == play.target_server_ts
+
+
+def test_quickstart_commands_work_end_to_end() -> None:
+    """``opensyncparty-server`` and the two-clients script, as the quickstart runs them."""
+    bin_dir = Path(sys.executable).parent
+    command = [str(bin_dir / "opensyncparty-server"), "--host", "127.0.0.1", "--port", "0"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as server:
+        try:
+            assert server.stderr is not None
+            url = None
+            for line in server.stderr:  # the log line that names the bound address
+                if match := re.search(r"listening on (ws://\S+)", line):
+                    url = match[1]
+                    break
+            assert url is not None, "the server never said where it listens"
+            client = subprocess.run(
+                [sys.executable, str(EXAMPLES / "two_clients.py"), url],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+        finally:
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=10) == 0
+    lines = client.stdout.splitlines()
+    assert lines[0].startswith("host created room ")
+    assert re.fullmatch(r"host: play from 0\.0 s at server time \d{13}", lines[1])
+    assert re.fullmatch(r"guest: play from 0\.0 s at server time \d{13}", lines[2])
+    assert lines[1].split()[-1] == lines[2].split()[-1]  # the same instant for both
+
+
+def test_core_session_example_runs() -> None:
+    example = load_example("core_session")  # its asserts are the documented results
+    assert example.server.room(example.room).play_state == "playing"
