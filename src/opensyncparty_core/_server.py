@@ -166,6 +166,7 @@ class SessionServer:
 
     def __init__(self, *, id_source: Callable[[], str], config: Config | None = None) -> None:
         self.config: Config = config if config is not None else Config()
+        """The timings and limits in force (a frozen :class:`Config`)."""
         self._id_source = id_source
         self._clients: dict[str, _Client] = {}
         self._rooms: dict[str, _Room] = {}
