@@ -23,7 +23,8 @@ keeps a share of every bad sample's error).
 Skew. The local clock runs fast or slow against the server's by a roughly
 constant ``s`` (a few to a few hundred ppm). Once the kept history spans
 ``min_skew_span_ms``, ``s`` is the least-squares slope of offset against local
-time over its fastest third (at least three samples). With each of those
+time over the fastest sample of each eighth of the history (fast, so with
+little asymmetry, yet spread over the whole span). With each of those
 offsets wrong by at most its bound ``e_i``, the slope is wrong by at most
 ``sum(|t_i - mean(t)| * e_i) / sum((t_i - mean(t))**2)``; that is the skew
 bound (capped at ``max_skew_ppm``, the assumed worst clock, which is also the
@@ -200,7 +201,13 @@ class ClockEstimator:
         if not samples or samples[-1].local - samples[0].local < config.min_skew_span_ms:
             self.skew_ppm, self.skew_bound_ppm = 0.0, config.max_skew_ppm
             return
-        fastest = sorted(samples, key=lambda s: s.rtt)[: max(3, len(samples) // 3)]
+        # The fastest exchange of each of up to eight stretches of the history: fast
+        # samples (little asymmetry) that still span the whole history.
+        ordered = list(samples)
+        size = max(1, len(ordered) // 8)
+        fastest = [
+            min(ordered[i : i + size], key=lambda s: s.rtt) for i in range(0, len(ordered), size)
+        ]
         mean_t = math.fsum(s.local for s in fastest) / len(fastest)
         mean_o = math.fsum(s.offset for s in fastest) / len(fastest)
         sxx = math.fsum((s.local - mean_t) ** 2 for s in fastest)

@@ -661,10 +661,12 @@ class SyncClient:
         if abs(drift) < config.dead_zone_exit:
             self._correcting = False
             return self._set_rate(1.0, now)
-        rate = min(max(1.0 - drift / config.correction_time, config.min_rate), config.max_rate)
+        # Rounded (players keep a few digits anyway) before clamping, so bounds hold exactly.
+        rate = round(1.0 - drift / config.correction_time, 4)
+        rate = min(max(rate, config.min_rate), config.max_rate)
         if abs(rate - self._rate) < config.rate_step:
             return []
-        return self._set_rate(round(rate, 4), now)
+        return self._set_rate(rate, now)
 
     # ------------------------------------------------------------------
     # Host

@@ -1,0 +1,648 @@
+"""SyncClient behaviour, one rule per test, on a fake clock.
+
+The server clock here is ``local + OFFSET`` exactly and pings take ``RTT`` ms,
+split evenly, so the client's estimate is good to the server's 1 ms rounding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Literal
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from opensyncparty_core._config import Config
+from opensyncparty_core._ids import seeded_uuid4s
+from opensyncparty_core._messages import (
+    ClientHello,
+    CreateRoom,
+    Ping,
+    PlayerEvent,
+    Pong,
+    Ready,
+    RoomClosed,
+    RoomState,
+    StateUpdate,
+    decode_server_message,
+    encode,
+)
+from opensyncparty_core._server import SessionServer
+from opensyncparty_core._sync_client import (
+    Pause,
+    Play,
+    PlayerStatus,
+    Seek,
+    SetRate,
+    SyncClient,
+    SyncConfig,
+    SyncOutput,
+)
+
+OFFSET = 1_700_000_000_000.0 - 50_000.0
+RTT = 10.0
+ROOM = "room-1"
+ME = "me"
+HOST = "host"
+
+
+def server(local: float) -> int:
+    return math.floor(local + OFFSET)
+
+
+def synced(
+    *,
+    host: bool = False,
+    position: float = 0.0,
+    playing: bool = False,
+    config: SyncConfig | None = None,
+) -> tuple[SyncClient, float]:
+    """A client in ROOM whose clock estimate is settled; returns it and the local time."""
+    client = SyncClient(config)
+    now = 1_000.0
+    client.receive(ClientHello(client_id=ME, ts=server(now), server_ts=server(now)), now)
+    for _ in range(6):
+        deadline = client.next_deadline()
+        assert deadline is not None
+        now = max(now, deadline)
+        pings = [o for o in client.handle_timer(now) if isinstance(o, Ping)]
+        for ping in pings:
+            pong = Pong(
+                payload=ping.payload, ts=server(now + RTT / 2), server_ts=server(now + RTT / 2)
+            )
+            client.receive(pong, now + RTT)
+        now += RTT
+    state = RoomState(
+        room=ROOM,
+        client=ME,
+        name="n",
+        host_id=ME if host else HOST,
+        position=position,
+        play_state="playing" if playing else "paused",
+        participant_count=2,
+        media_id="m",
+        ts=server(now),
+        server_ts=server(now),
+    )
+    client.receive(state, now)
+    return client, now
+
+
+def command(
+    action: Literal["play", "pause", "seek"], position: float, target: int, **payload: object
+) -> PlayerEvent:
+    return PlayerEvent(
+        room=ROOM,
+        action=action,
+        position=position,
+        target_server_ts=target,
+        payload=payload,
+        ts=target - 300,
+        server_ts=target,
+    )
+
+
+def player_commands(outputs: list[SyncOutput]) -> list[SyncOutput]:
+    return [o for o in outputs if isinstance(o, (Play, Pause, Seek, SetRate))]
+
+
+def feed_playing(
+    client: SyncClient, start: float, position: float, seconds: float, rate: float = 1.0
+) -> tuple[float, list[SyncOutput]]:
+    """Report a player that plays from ``position`` at ``rate`` for ``seconds`` (4 Hz)."""
+    out: list[SyncOutput] = []
+    now = start
+    while now < start + seconds * 1000.0:
+        pos = position + (now - start) / 1000.0 * rate
+        out += client.observe(PlayerStatus(position=pos, paused=False, rate=rate), now)
+        now += 250.0
+    return now, out
+
+
+@attrs.define
+class IdealPlayer:
+    """A player that does exactly what it is told, at once, at exactly the rate set."""
+
+    position_at: float = 0.0
+    since: float = 0.0
+    playing: bool = False
+    rate: float = 1.0
+
+    def position(self, now: float) -> float:
+        if not self.playing:
+            return self.position_at
+        return self.position_at + (now - self.since) / 1000.0 * self.rate
+
+    def apply(self, outputs: list[SyncOutput], now: float) -> None:
+        for o in outputs:
+            if isinstance(o, (Play, Pause, Seek)):
+                self.position_at, self.since = o.position, now
+                self.playing = isinstance(o, Play) or (self.playing and isinstance(o, Seek))
+            elif isinstance(o, SetRate):
+                self.position_at, self.since = self.position(now), now
+                self.rate = o.rate
+
+    def status(self, now: float) -> PlayerStatus:
+        return PlayerStatus(position=self.position(now), paused=not self.playing, rate=self.rate)
+
+
+def advance(client: SyncClient, now: float, until: float) -> tuple[float, list[SyncOutput]]:
+    """Run the client's timers up to local time ``until``, answering its pings.
+
+    Returns the time of the first timer that produced a player command (or
+    ``until``) and the player commands it produced.
+    """
+    while True:
+        deadline = client.next_deadline()
+        if deadline is None or deadline > until:
+            return until, []
+        now = max(now, deadline)
+        out = client.handle_timer(now)
+        for ping in (o for o in out if isinstance(o, Ping)):
+            mid = server(now + RTT / 2)
+            client.receive(Pong(payload=ping.payload, ts=mid, server_ts=mid), now + RTT)
+        commands = player_commands(out)
+        if commands:
+            return now, commands
+
+
+# --------------------------------------------------------------------------
+# Clock sync
+# --------------------------------------------------------------------------
+
+
+def test_client_hello_starts_pinging_at_once() -> None:
+    client = SyncClient()
+    assert client.next_deadline() is None
+    client.receive(ClientHello(client_id=ME, ts=5, server_ts=5), 100.0)
+    assert client.client_id == ME
+    assert client.next_deadline() == 100.0
+    out = client.handle_timer(100.0)
+    assert out == [Ping(payload={"client_ts": 100}, ts=100)]
+
+
+def test_pong_sample_settles_server_time() -> None:
+    client, now = synced()
+    estimate = client.server_time(now)
+    assert estimate is not None
+    assert abs(estimate - (now + OFFSET)) <= 1.0
+
+
+def test_pong_for_an_unknown_ping_is_ignored() -> None:
+    client = SyncClient()
+    client.receive(ClientHello(client_id=ME, ts=5, server_ts=5), 0.0)
+    client.receive(Pong(payload={"client_ts": 12345}, ts=9, server_ts=9), 10.0)
+    client.receive(Pong(payload="junk", ts=9, server_ts=9), 10.0)
+    assert client.clock.offset(10.0) is None
+
+
+# --------------------------------------------------------------------------
+# Scheduled commands
+# --------------------------------------------------------------------------
+
+
+def test_scheduled_play_runs_at_its_local_target_not_before() -> None:
+    client, now = synced()
+    target = server(now) + 1500
+    assert player_commands(client.receive(command("play", 12.0, target), now)) == []
+    local_target = target - OFFSET
+    _, early = advance(client, now, local_target - 1.0)
+    assert early == []
+    at, out = advance(client, now, local_target + 1.0)
+    assert abs(at - local_target) <= 1.0
+    assert out == [Play(position=12.0, at=at)]
+
+
+def test_late_play_runs_at_once_at_position_plus_elapsed() -> None:
+    client, now = synced()
+    target = server(now) - 400  # already 400 ms past
+    out = player_commands(client.receive(command("play", 12.0, target), now))
+    assert len(out) == 1
+    assert isinstance(out[0], Play)
+    assert out[0].position == pytest.approx(12.4, abs=0.002)
+
+
+@pytest.mark.parametrize("action", ["pause", "seek"])
+def test_late_pause_or_paused_seek_runs_at_once_at_its_position(
+    action: Literal["pause", "seek"],
+) -> None:
+    client, now = synced()
+    out = player_commands(client.receive(command(action, 30.0, server(now) - 400), now))
+    expected = Pause(30.0, now) if action == "pause" else Seek(30.0, now)
+    assert out == [expected]
+
+
+def test_host_runs_the_scheduled_play_too() -> None:
+    client, now = synced(host=True)
+    out = client.receive(command("play", 5.0, server(now) + 1500), now)
+    assert out == []
+    at, played = advance(client, now, now + 2000.0)
+    assert played == [Play(5.0, at)]
+
+
+def test_seek_while_playing_waits_ahead_and_starts_when_the_timeline_arrives() -> None:
+    config = SyncConfig(seek_margin=0.5)
+    client, now = synced(position=10.0, playing=True, config=config)
+    client.receive(command("play", 10.0, server(now)), now)
+    target = server(now) + 300
+    client.receive(command("seek", 100.0, target, play_state="playing"), now)
+    deadline, hold = advance(client, now, now + 1000.0)
+    assert hold == [Pause(position=pytest.approx(100.5, abs=0.002), at=deadline)]  # type: ignore[arg-type]
+    start, played = advance(client, deadline, deadline + 1000.0)
+    assert start - deadline == pytest.approx(500.0, abs=2.0)
+    assert len(played) == 1
+    assert isinstance(played[0], Play)
+    assert played[0].position == pytest.approx(100.5, abs=0.003)
+
+
+def test_stamped_seek_counts_from_the_hosts_instant() -> None:
+    client, now = synced(config=SyncConfig(seek_margin=0.0))
+    target = server(now) - 100
+    stamped = command("seek", 50.0, target, play_state="playing", at_server_ts=target - 1000)
+    out = player_commands(client.receive(stamped, now))
+    assert len(out) == 1
+    assert isinstance(out[0], Seek)
+    assert out[0].position == pytest.approx(51.1, abs=0.003)
+
+
+# --------------------------------------------------------------------------
+# Drift correction (viewer)
+# --------------------------------------------------------------------------
+
+
+def playing_viewer(config: SyncConfig | None = None) -> tuple[SyncClient, float]:
+    client, now = synced(config=config)
+    out = client.receive(command("play", 0.0, server(now)), now)
+    assert [type(o) for o in player_commands(out)] == [Play]
+    return client, now
+
+
+def test_drift_inside_the_dead_zone_changes_nothing() -> None:
+    client, now = playing_viewer(SyncConfig(learn_start_lead=False))
+    _, out = feed_playing(client, now, position=0.010, seconds=5)
+    assert player_commands(out) == []
+
+
+def test_viewer_behind_speeds_up_within_bounds() -> None:
+    config = SyncConfig(learn_start_lead=False)
+    client, now = playing_viewer(config)
+    _, out = feed_playing(client, now, position=-0.080, seconds=1)
+    rates = [o.rate for o in out if isinstance(o, SetRate)]
+    assert rates
+    assert rates[0] == config.max_rate  # 80 ms behind with a 1 s time constant: clamped
+
+
+def test_viewer_ahead_slows_down_proportionally() -> None:
+    client, now = playing_viewer(SyncConfig(learn_start_lead=False))
+    _, out = feed_playing(client, now, position=0.030, seconds=1)
+    rates = [o.rate for o in out if isinstance(o, SetRate)]
+    assert rates
+    assert rates[0] == pytest.approx(0.97, abs=0.002)
+
+
+def test_correction_ends_near_zero_and_restores_normal_rate() -> None:
+    client, now = playing_viewer(SyncConfig(learn_start_lead=False))
+    player = IdealPlayer(position_at=0.030, since=now, playing=True)  # 30 ms ahead
+    rates: list[float] = []
+    for _ in range(40):
+        out = client.observe(player.status(now), now)
+        player.apply(out, now)
+        rates += [o.rate for o in out if isinstance(o, SetRate)]
+        now += 250.0
+    assert rates[0] < 1.0
+    assert rates[-1] == 1.0
+    drift = client.drift(now)
+    assert drift is not None
+    assert abs(drift) <= client.config.dead_zone_exit + 0.001
+
+
+def test_drift_beyond_the_seek_threshold_rejoins_by_a_held_start() -> None:
+    client, now = playing_viewer(SyncConfig(learn_start_lead=False))
+    _, out = feed_playing(client, now, position=-2.0, seconds=1)
+    holds = [o for o in out if isinstance(o, Pause)]
+    assert len(holds) == 1
+    assert client.next_deadline() is not None
+
+
+def test_a_single_glitchy_report_does_not_trigger_a_correction() -> None:
+    client, now = playing_viewer(SyncConfig(learn_start_lead=False))
+    out: list[SyncOutput] = []
+    for i in range(20):
+        glitch = -0.25 if i == 10 else 0.0
+        t = now + 250.0 * i
+        out += client.observe(PlayerStatus(position=0.25 * i + glitch, paused=False), t)
+    assert player_commands(out) == []
+
+
+def test_start_lag_is_learned_and_aimed_ahead_next_time() -> None:
+    client, now = playing_viewer()
+    _, _ = feed_playing(client, now + 120.0, position=0.0, seconds=2)  # started 120 ms late
+    assert client.start_lead == pytest.approx(0.060, abs=0.01)
+
+
+def test_buffering_viewer_is_not_steered() -> None:
+    client, now = playing_viewer()
+    out: list[SyncOutput] = []
+    for i in range(12):
+        status = PlayerStatus(position=0.0, paused=False, buffering=True)
+        out += client.observe(status, now + 250.0 * i)
+    assert player_commands(out) == []
+
+
+# --------------------------------------------------------------------------
+# Echo suppression and host commands
+# --------------------------------------------------------------------------
+
+
+def test_host_user_play_is_sent_and_the_player_held_until_the_scheduled_start() -> None:
+    client, now = synced(host=True, position=3.0)
+    out = client.player_event("play", 3.0, now)
+    assert out[0] == PlayerEvent(room=ROOM, action="play", position=3.0, ts=round(now))
+    assert out[1:] == [Pause(3.0, now)]
+    # The player reports the hold's pause: an echo, not a command.
+    assert client.player_event("pause", 3.0, now + 20.0) == []
+
+
+def test_echo_of_an_applied_command_is_not_sent_back() -> None:
+    client, now = synced(host=True)
+    client.receive(command("play", 5.0, server(now)), now)
+    assert client.player_event("play", 5.0, now + 30.0) == []
+
+
+def test_pause_during_a_stall_is_not_sent() -> None:
+    client, now = synced(host=True, playing=True)
+    client.observe(PlayerStatus(position=1.0, paused=False, buffering=True), now)
+    assert client.player_event("pause", 1.0, now + 10.0) == []
+
+
+def test_host_user_pause_is_sent() -> None:
+    client, now = synced(host=True, playing=True)
+    out = client.player_event("pause", 42.0, now)
+    assert out == [PlayerEvent(room=ROOM, action="pause", position=42.0, ts=round(now))]
+
+
+def test_host_user_seek_while_playing_is_sent_once_the_player_plays_again() -> None:
+    client, now = synced(host=True)
+    client.receive(command("play", 0.0, server(now)), now)
+    client.observe(PlayerStatus(position=0.0, paused=False), now)
+    assert client.player_event("seek", 90.0, now + 10.0) == []
+    seeking = PlayerStatus(position=90.0, paused=False, buffering=True)
+    assert client.observe(seeking, now + 100.0) == []
+    out = client.observe(PlayerStatus(position=90.05, paused=False), now + 350.0)
+    assert len(out) == 1
+    event = out[0]
+    assert isinstance(event, PlayerEvent)
+    assert event.action == "seek"
+    assert event.position == 90.05
+    assert event.payload["play_state"] == "playing"
+    assert abs(event.payload["at_server_ts"] - (now + 350.0 + OFFSET)) <= 1.0
+
+
+def test_viewer_user_actions_are_never_sent() -> None:
+    client, now = synced()
+    for action in ("play", "pause", "seek"):
+        assert client.player_event(action, 7.0, now) == []
+
+
+# --------------------------------------------------------------------------
+# Host state updates, checked against the real server's filters
+# --------------------------------------------------------------------------
+
+
+def test_host_state_updates_are_spaced_and_stamped() -> None:
+    client, now = synced(host=True)
+    client.receive(command("play", 0.0, server(now)), now)
+    _, out = feed_playing(client, now, position=0.0, seconds=10)
+    updates = [o for o in out if isinstance(o, StateUpdate)]
+    # The server received the play at target - 1500 and ignores updates for 2000 ms after.
+    cooldown_end = server(now) - 1500 + 2000
+    assert updates
+    assert all(u.payload["at_server_ts"] >= cooldown_end for u in updates)
+    for a, b in itertools.pairwise(updates):
+        assert b.payload["at_server_ts"] - a.payload["at_server_ts"] >= 1000
+        assert b.position - a.position >= 0.5
+    assert all(u.play_state == "playing" for u in updates)
+
+
+def test_every_host_state_update_passes_the_server_filters() -> None:
+    """A real SessionServer, clocks in step: each update the host sends is relayed."""
+    srv = SessionServer(id_source=seeded_uuid4s(3))
+    t = 10_000
+    host_id, _ = srv.connect(t)
+    viewer_id, _ = srv.connect(t)
+    created = srv.receive(host_id, encode(CreateRoom(name="r")), t)
+    room = created[0].message.room  # type: ignore[union-attr]
+    srv.receive(viewer_id, f'{{"type":"join_room","room":"{room}"}}', t)
+    srv.receive(viewer_id, encode(Ready(room=room)), t)
+
+    client = SyncClient()
+    local = float(t)
+    client.receive(ClientHello(client_id=host_id, ts=t, server_ts=t), local)
+    for _ in range(4):
+        for o in client.handle_timer(local):
+            if isinstance(o, Ping):
+                client.receive(Pong(payload=o.payload, ts=t, server_ts=round(local)), local)
+        local += 300.0
+    client.receive(
+        RoomState(
+            room=room,
+            client=host_id,
+            name="r",
+            host_id=host_id,
+            position=0.0,
+            play_state="paused",
+            participant_count=2,
+            media_id=None,
+            ts=round(local),
+            server_ts=round(local),
+        ),
+        local,
+    )
+    sent = relayed = 0
+    player = IdealPlayer()
+    now = local
+    pending = client.player_event("play", 0.0, now)
+    while now < local + 25_000.0:
+        player.apply(pending, now)
+        for o in pending:
+            if isinstance(o, Ping):
+                reply = srv.receive(host_id, encode(o), round(now))
+                client.receive(decode_server_message(reply[0].text), now)
+            elif isinstance(o, (PlayerEvent, StateUpdate)):
+                relays = srv.receive(host_id, encode(o), round(now))
+                for r in relays:
+                    if host_id in r.recipients:
+                        player.apply(client.receive(decode_server_message(r.text), now), now)
+                if isinstance(o, StateUpdate):
+                    sent += 1
+                    relayed += sum(1 for r in relays if viewer_id in r.recipients)
+        now += 50.0
+        pending = client.handle_timer(now)
+        if int(now) % 250 == 0:
+            pending += client.observe(player.status(now), now)
+    assert sent >= 15
+    assert relayed == sent
+
+
+# --------------------------------------------------------------------------
+# Viewer timeline from relayed state updates
+# --------------------------------------------------------------------------
+
+
+def test_relayed_state_update_moves_the_viewer_timeline() -> None:
+    client, now = playing_viewer()
+    stamp = server(now) - 200
+    update = StateUpdate(
+        room=ROOM,
+        position=33.0,
+        play_state="playing",
+        client=HOST,
+        payload={"at_server_ts": stamp},
+        ts=server(now),
+        server_ts=server(now),
+    )
+    client.receive(update, now)
+    assert client.expected_position(now) == pytest.approx(33.2, abs=0.002)
+
+
+def test_state_update_that_pauses_the_room_pauses_the_viewer() -> None:
+    client, now = playing_viewer()
+    update = StateUpdate(
+        room=ROOM,
+        position=8.0,
+        play_state="paused",
+        client=HOST,
+        ts=server(now),
+        server_ts=server(now),
+    )
+    assert player_commands(client.receive(update, now)) == [Pause(8.0, now)]
+
+
+def test_room_closed_forgets_the_room() -> None:
+    client, now = playing_viewer()
+    client.receive(RoomClosed(room=ROOM, ts=server(now), server_ts=server(now)), now)
+    assert client.room_id is None
+    assert client.expected_position(now) is None
+
+
+def test_ready_reports_and_joins_a_paused_room_at_its_position() -> None:
+    client, now = synced(position=12.0)
+    assert client.ready(now) == [Ready(room=ROOM, ts=round(now)), Pause(12.0, now)]
+
+
+def test_config_rejects_inconsistent_bounds() -> None:
+    with pytest.raises(ValueError, match="min_rate"):
+        SyncConfig(min_rate=1.01)
+    with pytest.raises(ValueError, match="dead_zone"):
+        SyncConfig(dead_zone_enter=0.01, dead_zone_exit=0.02)
+    assert SyncConfig().server == Config()
+
+
+# --------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------
+
+
+@given(
+    offset=st.floats(min_value=-1e9, max_value=1e9),
+    rtts=st.lists(st.floats(min_value=0.0, max_value=400.0), min_size=1, max_size=6),
+    commands=st.lists(
+        st.tuples(
+            st.sampled_from(["play", "pause", "seek"]),
+            st.floats(min_value=0.0, max_value=1000.0),
+            st.integers(min_value=-3000, max_value=3000),  # target relative to server now
+            st.floats(min_value=0.0, max_value=2000.0),  # wait before the next event
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_scheduled_actions_never_run_before_their_local_target(
+    offset: float, rtts: list[float], commands: list[tuple[str, float, int, float]]
+) -> None:
+    client = SyncClient()
+    now = 5_000.0
+
+    def srv(local: float) -> int:
+        return math.floor(local + offset)
+
+    client.receive(ClientHello(client_id=ME, ts=srv(now), server_ts=srv(now)), now)
+    for rtt in rtts:
+        for o in client.handle_timer(now):
+            if isinstance(o, Ping):
+                mid = srv(now + rtt / 2)
+                client.receive(Pong(payload=o.payload, ts=mid, server_ts=mid), now + rtt)
+        now += rtt + 1.0
+    state = RoomState(
+        room=ROOM, client=ME, name="n", host_id=HOST, position=0.0, play_state="paused",
+        participant_count=2, media_id="m", ts=srv(now), server_ts=srv(now),
+    )  # fmt: skip
+    client.receive(state, now)
+    targets: list[int] = []
+    for action, position, relative, wait in commands:
+        target = srv(now) + relative
+        targets.append(target)
+        outs = client.receive(command(action, position, target), now)  # type: ignore[arg-type]
+        end = now + wait
+        while True:
+            for o in outs:
+                if isinstance(o, (Play, Pause, Seek)):
+                    estimate = client.server_time(o.at)
+                    assert estimate is not None
+                    # A new command replaces a pending one, so each action serves the
+                    # latest target, and never runs before the local instant of it.
+                    assert estimate >= targets[-1] - 1e-3
+            deadline = client.next_deadline()
+            if deadline is None or deadline > end:
+                break
+            now = max(now, deadline)
+            outs = client.handle_timer(now)
+        now = end
+
+
+@given(
+    offsets=st.lists(st.floats(min_value=-3.0, max_value=3.0), min_size=1, max_size=60),
+    min_rate=st.floats(min_value=0.5, max_value=1.0),
+    max_rate=st.floats(min_value=1.0, max_value=2.0),
+)
+def test_rates_stay_within_bounds(offsets: list[float], min_rate: float, max_rate: float) -> None:
+    config = SyncConfig(min_rate=min_rate, max_rate=max_rate)
+    client, now = playing_viewer(config)
+    for i, off in enumerate(offsets):
+        expected = client.expected_position(now)
+        assert expected is not None
+        status = PlayerStatus(position=max(0.0, expected + off), paused=False, rate=client.rate)
+        for o in client.observe(status, now):
+            if isinstance(o, SetRate):
+                assert min_rate <= o.rate <= max_rate
+        now += 100.0 + 50.0 * (i % 5)
+        for o in client.handle_timer(now):
+            if isinstance(o, SetRate):
+                assert min_rate <= o.rate <= max_rate
+        assert min_rate <= client.rate <= max_rate
+
+
+@given(
+    reports=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=10_000.0),
+            st.booleans(),
+            st.booleans(),
+            st.floats(min_value=1.0, max_value=5_000.0),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_a_paused_room_never_drifts(reports: list[tuple[float, bool, bool, float]]) -> None:
+    """Whatever the player reports, a viewer in a paused room gets no rate change, seek or start."""
+    client, now = synced(position=20.0)
+    for position, paused, buffering, wait in reports:
+        status = PlayerStatus(position=position, paused=paused, buffering=buffering)
+        assert player_commands(client.observe(status, now)) == []
+        now += wait
+        assert player_commands(client.handle_timer(now)) == []
+    assert client.expected_position(now) == 20.0
