@@ -298,11 +298,13 @@ class SessionServer:
         config = self.config
         start_pos = check_position(msg.start_pos, "payload.start_pos", config)
         name = clean_room_name(msg.name, config)
+        # Before the leave: a misbehaving id source must not leave half a change.
+        room_id = self._new_id()
         out: list[Outgoing] = []
         if client.room is not None:
             self._leave(client, now, out)
         room = _Room(
-            id=self._new_id(),
+            id=room_id,
             name=name,
             host_id=client.id,
             media_id=msg.media_id,
