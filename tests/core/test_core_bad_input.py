@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from opensyncparty_core import LocalProtocolError, SessionServer
+from opensyncparty_core import LocalProtocolError, SessionServer, seeded_uuid4s
 from tests.core.harness import (
     Party,
     create_room,
@@ -356,3 +356,20 @@ def test_id_source_returning_a_client_id_as_room_id_is_a_local_protocol_error() 
     with pytest.raises(LocalProtocolError):
         server.receive(client, '{"type": "create_room"}', 0)
     assert server.room_ids == ()
+
+
+def test_id_source_failure_on_create_leaves_the_creator_in_its_room() -> None:
+    source = seeded_uuid4s(0)
+    issued: list[str] = []
+
+    def ids() -> str:
+        issued.append(source() if len(issued) < 3 else issued[0])
+        return issued[-1]
+
+    p = Party(SessionServer(id_source=ids))
+    room, _, (guest,) = p.room_with(1)
+    before = _state(p)
+    with pytest.raises(LocalProtocolError):
+        p.send(guest, create_room(name="second"))
+    assert _state(p) == before
+    assert p.server.room_of(guest) == room
