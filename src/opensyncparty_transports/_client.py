@@ -101,7 +101,13 @@ class ClientConnection:
 
     async def receive_text(self) -> str:
         """The next text message from the server. Raises :class:`ConnectionClosed`."""
-        while not self._received:
+        while True:
+            # Events first: frames that came with the handshake response are
+            # already inside wsproto, and no more bytes may ever follow them.
+            for event in self._ws.events():
+                await self._handle(event)
+            if self._received:
+                return self._received.popleft()
             if self._closed is not None:
                 raise self._closed
             try:
@@ -109,9 +115,6 @@ class ClientConnection:
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 data = None
             self._ws.receive_data(data)
-            for event in self._ws.events():
-                await self._handle(event)
-        return self._received.popleft()
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Close the connection (closing handshake, then the socket). Idempotent."""

@@ -14,7 +14,7 @@ from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from opensyncparty_core import ServerMessage
-from opensyncparty_transports import ClientConnection, WebSocketServer
+from opensyncparty_transports import ClientConnection, ConnectionClosed, WebSocketServer
 
 M = TypeVar("M", bound=ServerMessage)
 
@@ -40,6 +40,15 @@ async def receive_until(client: ClientConnection, kind: type[M]) -> M:
         message = await client.receive()
         if isinstance(message, kind):
             return message
+
+
+async def until_closed(client: ClientConnection) -> ConnectionClosed:
+    """Read and drop messages until the server closes; return how it closed."""
+    while True:
+        try:
+            await client.receive()
+        except ConnectionClosed as closed:
+            return closed
 
 
 async def raw_websocket(

@@ -6,10 +6,10 @@ import anyio
 import pytest
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
-from opensyncparty_core import ClientHello, CreateRoom, RoomClosed, RoomList, RoomState, encode
-from opensyncparty_transports import ConnectionClosed, connect
+from opensyncparty_core import ClientHello, CreateRoom, RoomList, RoomState, encode
+from opensyncparty_transports import connect
 
-from .support import TIMEOUT, raw_websocket, receive_until, running_server
+from .support import TIMEOUT, raw_websocket, receive_until, running_server, until_closed
 
 pytestmark = pytest.mark.anyio
 
@@ -71,6 +71,4 @@ async def test_shutdown_closes_clients_with_1001() -> None:
                 await receive_until(guest, ClientHello)
                 server.stop()
                 for client in (host, guest):
-                    with pytest.raises(ConnectionClosed) as info:
-                        await receive_until(client, RoomClosed)
-                    assert info.value.code == 1001
+                    assert (await until_closed(client)).code == 1001
