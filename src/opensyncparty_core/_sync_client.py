@@ -11,9 +11,12 @@ monotonic origin):
 - :meth:`SyncClient.handle_timer`: the time :meth:`SyncClient.next_deadline` asked for.
 
 Each returns a list of outputs, to be carried out in order: protocol messages
-(typed objects from ``_messages``; send ``encode(message)``) and player
+(typed message objects, not text: send ``encode(message)``) and player
 commands (:class:`Play`, :class:`Pause`, :class:`Seek`, :class:`SetRate`),
 each meant for the instant ``at`` (the ``now`` of the call that returned it).
+Rooms are the embedder's business: it sends ``create_room`` / ``join_room``
+itself and calls :meth:`SyncClient.ready` once the media is loaded; the
+client follows whatever ``room_state`` it is given.
 
 The room's *timeline* is a line: position ``p`` at server time ``T``, playing
 or paused. Every command, relayed ``state_update`` and ``room_state`` moves
@@ -48,7 +51,7 @@ from __future__ import annotations
 import bisect
 import collections
 import statistics
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 
@@ -56,8 +59,8 @@ from ._clock_sync import ClockEstimator, ClockModel, ClockSample
 from ._config import Config
 from ._messages import (
     ClientHello,
-    ClientLeft,
     Ping,
+    PlayerAction,
     PlayerEvent,
     Pong,
     Ready,
@@ -227,7 +230,7 @@ class _Timeline:
 
 @attrs.frozen
 class _Scheduled:
-    action: Literal["play", "pause", "seek"]
+    action: PlayerAction
     target: float
     """Server ms at which the command runs."""
     timeline: _Timeline
@@ -239,9 +242,6 @@ class _Echo:
     action: str
     position: float
     until: float
-
-
-_EchoAction = Literal["play", "pause", "seek"]
 
 
 class SyncClient:
@@ -354,10 +354,8 @@ class SyncClient:
             return []
         if isinstance(message, RoomState):
             return self._on_room_state(message, now)
-        if isinstance(message, (RoomClosed, ClientLeft)):
-            if isinstance(message, RoomClosed) and message.room == self.room_id:
-                return self._leave(now)
-            return []
+        if isinstance(message, RoomClosed):
+            return self._leave(now) if message.room == self.room_id else []
         if isinstance(message, PlayerEvent) and message.room == self.room_id:
             return self._on_command(message, now)
         if isinstance(message, StateUpdate) and message.room == self.room_id:
@@ -410,7 +408,7 @@ class SyncClient:
             out += self._steer(now)
         return out
 
-    def player_event(self, action: _EchoAction, position: float, now: float) -> list[SyncOutput]:
+    def player_event(self, action: PlayerAction, position: float, now: float) -> list[SyncOutput]:
         """The player reported a play, pause or seek (by the user or by one of our commands).
 
         Echoes of this client's commands and pauses while buffering are
@@ -672,7 +670,7 @@ class SyncClient:
     # Host
     # ------------------------------------------------------------------
 
-    def _host_command(self, action: _EchoAction, position: float, now: float) -> list[SyncOutput]:
+    def _host_command(self, action: PlayerAction, position: float, now: float) -> list[SyncOutput]:
         assert self.room_id is not None
         server_now = self.server_time(now)
         self._unsent_seek = None
