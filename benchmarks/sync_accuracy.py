@@ -37,15 +37,13 @@ from opensyncparty_core._sync_client import SyncClient
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 BROADBAND = LinkModel(rtt_ms=(20.0, 80.0), jitter=0.15, asymmetry=0.1, tail_ms=3.0)
+MOBILE = LinkModel(rtt_ms=(100.0, 300.0), jitter=0.3, asymmetry=0.2, tail_ms=10.0)
 
 SCENARIOS = (
     Scenario(name="lan", link=LinkModel(rtt_ms=(1.0, 3.0), jitter=0.2, tail_ms=0.2)),
     Scenario(name="broadband", link=BROADBAND),
-    Scenario(
-        name="mobile",
-        link=LinkModel(rtt_ms=(100.0, 300.0), jitter=0.3, asymmetry=0.2, tail_ms=10.0),
-        player=PlayerModel(stalls_per_minute=0.5),
-    ),
+    Scenario(name="mobile", link=MOBILE),
+    Scenario(name="mobile+stalls", link=MOBILE, player=PlayerModel(stalls_per_minute=0.5)),
     Scenario(name="skew-200ppm", link=BROADBAND, skews_ppm=(0.0, 200.0), duration_s=300.0),
 )
 

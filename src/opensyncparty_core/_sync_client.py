@@ -29,7 +29,10 @@ it. Server instants are turned into local ones with the clock estimate of
 - A viewer (non-host) steers its player onto the timeline (see
   :class:`SyncConfig` for the controller). The host is the reference: it
   only runs the scheduled commands and reports its position in
-  ``state_update`` messages that the server's filters will relay.
+  ``state_update`` messages that the server's filters will relay: about one
+  a second while playing, each at least 0.6 s further on, none during the
+  server's cooldown after a command. They leave from :meth:`SyncClient.observe`,
+  which brings the fresh position they need, rather than from a timer.
 - The player's position is estimated from the last few observations, each
   carried forward to ``now`` with the rates this client commanded, and the
   median taken: HLS players report positions that jitter by tens of ms.
@@ -275,6 +278,7 @@ class SyncClient:
         self._status: PlayerStatus | None = None
         self._correcting = False
         self._lead = 0.0
+        self._lead_count = 0
         self._lead_probe = False
         self._echoes: list[_Echo] = []
         # Host.
@@ -636,8 +640,12 @@ class SyncClient:
             return
         self._lead_probe = False
         if abs(drift) < self.config.seek_threshold:
-            # A start that lands ``drift`` ahead of the timeline overshot by that much.
-            self._lead = min(max(self._lead - 0.5 * drift, 0.0), self.config.max_start_lead)
+            # A start that lands ``drift`` ahead of the timeline aimed that much too far.
+            # A running mean of the lags seen, then a slow average that can follow change.
+            self._lead_count += 1
+            gain = max(1.0 / self._lead_count, 0.2)
+            lead = self._lead - gain * drift
+            self._lead = min(max(lead, 0.0), self.config.max_start_lead)
 
     def _steer(self, now: float) -> list[SyncOutput]:
         timeline = self._timeline
