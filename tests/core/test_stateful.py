@@ -140,6 +140,7 @@ class SessionMachine(RuleBasedStateMachine):
                     assert o.recipients == self.server.room(m["room"]).clients
             else:
                 assert m["server_ts"] == self.now, m
+            self._check_room_message(o, m)
             if kind in ("player_event", "state_update") and "client" in m:
                 assert m["client"] == sender, "relay names another client than the sender"
                 assert hosts_before.get(m["room"]) == sender, "relayed a non-host"
@@ -148,6 +149,29 @@ class SessionMachine(RuleBasedStateMachine):
         if "error" in _kinds(out):
             assert [o.recipients for o in out] == [(sender,)], out
             assert self._snapshot() == before, "an error answer changed the state"
+
+    def _check_room_message(self, o: Outgoing, m: dict[str, Any]) -> None:
+        """Membership notices agree with the rooms as they are after the step."""
+        kind = m["type"]
+        if kind == "room_closed":
+            assert m["room"] not in self.server.room_ids
+            for member in o.recipients:
+                assert self.server.room_of(member) != m["room"]
+            return
+        if kind not in ("room_state", "participants_update", "client_left"):
+            return
+        snap = self.server.room(m["room"])
+        assert m["payload"]["participant_count"] == len(snap.clients)
+        if kind == "room_state":
+            assert o.recipients == (m["client"],)
+            assert m["client"] in snap.clients
+            assert m["payload"]["host_id"] == snap.host_id
+            assert m["payload"]["media_id"] == snap.media_id
+        elif kind == "participants_update":
+            assert o.recipients == snap.clients[:-1]  # everyone but the joiner
+        else:
+            assert m["client"] not in snap.clients
+            assert o.recipients == snap.clients
 
     def _check_room_list(self, out: list[Outgoing]) -> None:
         """``out`` ends with the one room_list of the step, showing the model's rooms."""
