@@ -43,7 +43,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.frame_protocol import CloseReason
+from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.utilities import RemoteProtocolError
 
 from opensyncparty_core import Config, Outgoing, SessionServer
@@ -84,10 +84,10 @@ class _Connection:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
-        # Items are message texts (framed by the writer) or ready-made control frames.
-        self.outbox: MemoryObjectSendStream[str | bytes]
-        self.inbox: MemoryObjectReceiveStream[str | bytes]
-        self.outbox, self.inbox = anyio.create_memory_object_stream[str | bytes](queue_size)
+        # Items are whole WebSocket frames, ready to write.
+        self.outbox: MemoryObjectSendStream[bytes]
+        self.inbox: MemoryObjectReceiveStream[bytes]
+        self.outbox, self.inbox = anyio.create_memory_object_stream[bytes](queue_size)
         self.scope = anyio.CancelScope()
         self.close_code: int | None = None
         self.close_reason = ""
@@ -155,6 +155,9 @@ class WebSocketServer:
         self._accept_scope: anyio.CancelScope | None = None
         self._timer_wakeup = anyio.Event()
         self._armed_deadline: int | None = None
+        # Frames outgoing text once per broadcast; the per-client wsproto
+        # connections still do the handshake, reading, control frames and close.
+        self._framer = FrameProtocol(client=False, extensions=[])
         self.evictions = 0
         """Clients disconnected so far because their outbound queue was full."""
         self.peak_queue_length = 0
@@ -220,6 +223,15 @@ class WebSocketServer:
     # ------------------------------------------------------------------
 
     async def _handle_stream(self, stream: anyio.abc.SocketStream) -> None:
+        # One connection's failure must never end the task group that serves the others.
+        try:
+            await self._serve_connection(stream)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            logger.debug("connection lost: %r", exc)
+        except Exception:
+            logger.exception("connection handler failed")
+
+    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             ws = WSConnection(ConnectionType.SERVER)
             accepted = False
@@ -406,11 +418,8 @@ class WebSocketServer:
                     size += len(item)
                 if ws.state is not ConnectionState.OPEN:
                     return
-                data = b"".join(
-                    ws.send(TextMessage(data=i)) if isinstance(i, str) else i for i in batch
-                )
                 conn.writing = True
-                await conn.stream.send(data)
+                await conn.stream.send(b"".join(batch))
                 conn.writing = False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close_reason = conn.close_reason or "connection lost"
@@ -449,10 +458,10 @@ class WebSocketServer:
             return []
         return self.core.disconnect(conn.client_id, self._clock())
 
-    def _enqueue(self, conn: _Connection, item: str | bytes) -> list[Outgoing]:
-        """Queue ``item`` for ``conn`` without waiting; evict ``conn`` if its queue is full."""
+    def _enqueue(self, conn: _Connection, frame: bytes) -> list[Outgoing]:
+        """Queue ``frame`` for ``conn`` without waiting; evict ``conn`` if its queue is full."""
         try:
-            conn.outbox.send_nowait(item)
+            conn.outbox.send_nowait(frame)
         except anyio.WouldBlock:
             self.evictions += 1
             logger.warning(
@@ -475,11 +484,14 @@ class WebSocketServer:
         connections = self._connections
         while pending:
             outgoing = pending.popleft()
-            text = outgoing.text
+            # Server frames are unmasked, so one frame serves every recipient.
+            frame: bytes | None = None
             for recipient in outgoing.recipients:
                 conn = connections.get(recipient)
                 if conn is not None:
-                    pending.extend(self._enqueue(conn, text))
+                    if frame is None:
+                        frame = bytes(self._framer.send_data(outgoing.text, fin=True))
+                    pending.extend(self._enqueue(conn, frame))
         deadline = self.core.next_deadline()
         if deadline is not None and (
             self._armed_deadline is None or deadline < self._armed_deadline
@@ -522,10 +534,7 @@ def _request_line(head: bytes) -> tuple[str | None, str | None]:
 
 
 def _peer(stream: anyio.abc.SocketStream) -> str:
-    try:
-        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
-    except Exception:  # a transport without an address, e.g. in a test double
-        return "?"
+    address = stream.extra(anyio.abc.SocketAttribute.remote_address, "?")
     if isinstance(address, tuple):
         return f"{address[0]}:{address[1]}"
     return str(address)

@@ -8,6 +8,7 @@ import anyio
 import anyio.abc
 import pytest
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, Request, TextMessage
 
 from opensyncparty_core import Pong as PongMessage
@@ -39,13 +40,24 @@ async def with_scripted_server(script: Script, client: Callable[[str], Awaitable
         tg.cancel_scope.cancel()
 
 
+async def answer_close(stream: anyio.abc.SocketStream, ws: WSConnection) -> None:
+    """Wait for the client's close frame; answer it unless it answers ours."""
+    while True:
+        ws.receive_data(await stream.receive())
+        for event in ws.events():
+            if isinstance(event, CloseConnection):
+                if ws.state is ConnectionState.REMOTE_CLOSING:
+                    await stream.send(ws.send(event.response()))
+                return
+
+
 PONG = PongMessage(payload={"n": 1}, ts=1, server_ts=2)
 
 
 async def test_message_in_the_same_packet_as_the_handshake_is_received() -> None:
     async def script(stream: anyio.abc.SocketStream, ws: WSConnection) -> None:
         await stream.send(ws.send(AcceptConnection()) + ws.send(TextMessage(data=encode(PONG))))
-        await anyio.sleep_forever()
+        await answer_close(stream, ws)
 
     async def client(url: str) -> None:
         async with connect(url) as connection:
@@ -64,7 +76,7 @@ async def test_ping_is_answered_and_close_code_is_reported() -> None:
             pong = next((e for e in ws.events() if isinstance(e, Pong)), None)
         assert pong.payload == b"hi"
         await stream.send(ws.send(CloseConnection(code=4000, reason="done")))
-        await anyio.sleep_forever()
+        await answer_close(stream, ws)
 
     async def client(url: str) -> None:
         async with connect(url) as connection:
@@ -87,7 +99,7 @@ async def test_fragmented_server_message_is_reassembled() -> None:
         data += ws.send(TextMessage(data=text[:5], message_finished=False))
         data += ws.send(TextMessage(data=text[5:], message_finished=True))
         await stream.send(data)
-        await anyio.sleep_forever()
+        await answer_close(stream, ws)
 
     async def client(url: str) -> None:
         async with connect(url) as connection:

@@ -113,7 +113,8 @@ async def test_cli_client_runs_scripted_commands() -> None:
 async def test_cli_client_reads_commands_from_stdin() -> None:
     with anyio.fail_after(TIMEOUT):
         async with running_server() as server:
-            command = [sys.executable, str(EXAMPLES / "cli_client.py"), "--url", server.url]
+            cli_client = str(EXAMPLES / "cli_client.py")
+            command = [sys.executable, cli_client, "--url", server.url, "--pause", "0.05"]
             result = await anyio.run_process(command, input=b"create Lobby\nlist\nquit\n")
             output = result.stdout.decode()
             assert '"name":"Lobby"' in output
