@@ -177,7 +177,8 @@ class WebSocketServer:
     @property
     def url(self) -> str:
         """``ws://host:port/ws`` for the bound port."""
-        return f"ws://{self.host}:{self.port}{WEBSOCKET_PATH}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{WEBSOCKET_PATH}"
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
@@ -237,6 +238,8 @@ class WebSocketServer:
             accepted = False
             with anyio.CancelScope() as scope:
                 self._handshakes.add(scope)
+                if self._stopping:  # accepted just before stop(): do not start
+                    scope.cancel()
                 try:
                     with anyio.move_on_after(self.handshake_timeout):
                         accepted = await self._handshake(stream, ws)

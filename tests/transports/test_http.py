@@ -110,3 +110,24 @@ async def test_garbage_is_400_and_the_server_goes_on() -> None:
             assert status == 400
             status, _, _ = await http_exchange(server.port, get("/health"))
             assert status == 200
+
+
+async def test_connection_that_sends_no_request_is_dropped_after_the_timeout() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running_server(handshake_timeout=0.2) as server,
+            await anyio.connect_tcp("127.0.0.1", server.port) as idle,
+        ):
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                await idle.receive()
+
+
+async def test_shutdown_does_not_wait_for_unfinished_handshakes() -> None:
+    # The handshake timeout is far beyond the test's time limit: stop() must cut it short.
+    with anyio.fail_after(TIMEOUT / 2):
+        async with running_server(handshake_timeout=60.0) as server:
+            idle = await anyio.connect_tcp("127.0.0.1", server.port)
+            await idle.send(b"GET /ws HTTP/1.1\r\n")
+        async with idle:
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                await idle.receive()
