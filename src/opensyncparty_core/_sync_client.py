@@ -198,6 +198,9 @@ class SyncConfig:
     """Host: least spacing of ``state_update`` messages while playing."""
     state_update_min_advance: float = 0.6
     """Host: least position advance between updates; the server drops advances under 0.5 s."""
+    seek_announce_timeout_ms: float = 3_000.0
+    """Host: a seek while playing is announced once the player plays again (with its
+    filtered position), or after this long regardless."""
     echo_window_ms: float = 2_000.0
     """A player event this soon after a matching command is its echo."""
     echo_tolerance: float = 1.0
@@ -245,6 +248,11 @@ class _Echo:
     action: str
     position: float
     until: float
+
+
+# Seconds: a report this far from the filtered position is a jump, not noise
+# (HLS players misreport by tens of ms, a segment boundary by a few hundred).
+_JUMP = 1.0
 
 
 class SyncClient:
@@ -400,6 +408,9 @@ class SyncClient:
             # A discontinuity: positions before it say nothing about positions after.
             self._observations.clear()
         if not status.paused and not status.buffering:
+            predicted = self.player_position(now)
+            if predicted is not None and abs(status.position - predicted) > _JUMP:
+                self._observations.clear()  # a seek nobody told us about
             self._observations.append((now, status.position))
         out: list[SyncOutput] = []
         if self._lead_probe:
@@ -683,6 +694,7 @@ class SyncClient:
         server_now = self.server_time(now)
         self._unsent_seek = None
         self._pending = None
+        self._observations.clear()  # the user moved the player: older reports are void
         ts = round(now)
         playing = self._timeline is not None and self._timeline.playing
         if action != "seek":
@@ -733,13 +745,16 @@ class SyncClient:
         status = self._status
         if self._unsent_seek is not None and status is not None:
             target, since = self._unsent_seek
-            if status.paused or now - since >= self.config.echo_window_ms:
+            if status.paused or now - since >= self.config.seek_announce_timeout_ms:
                 self._unsent_seek = None
                 return [self._seek_event(target, not status.paused, now)]
-            if not status.buffering:
-                self._unsent_seek = None
-                return [self._seek_event(status.position, True, now)]
-            return []
+            # The filtered position, not the first report: one glitchy report would
+            # put every viewer off by its error.
+            position = None if status.buffering else self.player_position(now)
+            if position is None:
+                return []
+            self._unsent_seek = None
+            return [self._seek_event(position, True, now)]
         if timeline is None or not timeline.playing or status is None:
             return []
         if status.paused or status.buffering:
