@@ -60,22 +60,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed, for a smoke test")
     args = parser.parse_args()
     seeds = range(1 if args.quick else args.seeds)
-    rows: list[dict[str, object]] = []
+    rows: list[tuple[str, str, Stats]] = []
     examples: dict[tuple[str, str], SimResult] = {}
     started = time.perf_counter()
     for scenario in SCENARIOS:
         for engine, make in ENGINES.items():
             results = [run(scenario, make, seed=seed) for seed in seeds]
             examples[scenario.name, engine] = results[0]
-            stats = summarize(results)
-            rows.append({"scenario": scenario.name, "engine": engine, **attrs.asdict(stats)})
+            rows.append((scenario.name, engine, summarize(results)))
     elapsed = time.perf_counter() - started
     header = "| scenario | engine | p50 ms | p95 ms | max ms | converge median s | converge max s |"
     lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        stats = Stats(**{k: v for k, v in row.items() if k not in ("scenario", "engine")})  # type: ignore[arg-type]
+    for name, engine, stats in rows:
         lines.append(
-            f"| {row['scenario']} | {row['engine']} | {stats.p50_ms:.1f} | {stats.p95_ms:.1f} "
+            f"| {name} | {engine} | {stats.p50_ms:.1f} | {stats.p95_ms:.1f} "
             f"| {stats.max_ms:.1f} | {_fmt(stats.converge_median_s)} "
             f"| {_fmt(stats.converge_max_s)} |"
         )
@@ -91,9 +89,25 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sync_accuracy.md").write_text(f"{table}\n\n{note}\n")
     (RESULTS / "sync_accuracy.json").write_text(
-        json.dumps({"rows": rows, "seeds": len(seeds), "elapsed_s": elapsed}, indent=2) + "\n"
+        json.dumps(
+            {
+                "rows": [
+                    {"scenario": name, "engine": engine, **_finite(attrs.asdict(stats))}
+                    for name, engine, stats in rows
+                ],
+                "seeds": len(seeds),
+                "elapsed_s": elapsed,
+            },
+            indent=2,
+        )
+        + "\n"
     )
     _plot(examples, RESULTS / "sync_accuracy.png")
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no infinity: a viewer that never converged is ``null``."""
+    return {k: None if math.isinf(v) else v for k, v in values.items()}
 
 
 def _plot(examples: dict[tuple[str, str], SimResult], path: pathlib.Path) -> None:

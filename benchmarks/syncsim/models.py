@@ -11,6 +11,7 @@ import random
 
 import attrs
 
+from opensyncparty_core._messages import PlayerAction
 from opensyncparty_core._sync_client import Pause, Play, PlayerCommand, PlayerStatus, Seek, SetRate
 
 __all__ = ["LinkModel", "PlayerModel", "SimPlayer"]
@@ -115,9 +116,9 @@ class SimPlayer:
             self._rebase(t)
             self.blocked_until = t + duration
 
-    def apply(self, command: PlayerCommand, t: float, rng: random.Random) -> list[str]:
+    def apply(self, command: PlayerCommand, t: float, rng: random.Random) -> list[PlayerAction]:
         """Carry out ``command`` at ``t``; returns the player events it causes, in order."""
-        events: list[str] = []
+        events: list[PlayerAction] = []
         before = self.position(t)
         if isinstance(command, SetRate):
             self._rebase(t)

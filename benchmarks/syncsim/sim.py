@@ -8,6 +8,7 @@ skew. Client 0 is the host; it runs the scenario's script of user actions.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -24,6 +25,7 @@ from opensyncparty_core._messages import (
     CreateRoom,
     JoinRoom,
     Message,
+    PlayerAction,
     PlayerEvent,
     RoomState,
     decode_server_message,
@@ -214,11 +216,10 @@ class _Simulation:
                 self.send_up(node, output)
         self.arm_client_timer(node)
 
-    def _player_event(self, node: _Node, event: str) -> Callable[[], None]:
+    def _player_event(self, node: _Node, event: PlayerAction) -> Callable[[], None]:
         def fire() -> None:
             position = node.player.position(self.now)
-            action: Literal["play", "pause", "seek"] = event  # type: ignore[assignment]
-            self.handle(node, node.client.player_event(action, position, node.local(self.now)))
+            self.handle(node, node.client.player_event(event, position, node.local(self.now)))
 
         return fire
 
@@ -300,18 +301,18 @@ class _Simulation:
         scenario = self.scenario
         rng = self.rng
         for node in self.nodes:
-            self.at(rng.uniform(0.0, 100.0), lambda node=node: self.connect(node))  # type: ignore[misc]
+            self.at(rng.uniform(0.0, 100.0), functools.partial(self.connect, node))
             first = rng.uniform(0.0, scenario.player.report_interval_ms)
-            self.at(first, lambda node=node: self.report(node))  # type: ignore[misc]
+            self.at(first, functools.partial(self.report, node))
             if scenario.player.stalls_per_minute > 0:
                 gap = rng.expovariate(scenario.player.stalls_per_minute / 60_000.0)
-                self.at(gap, lambda node=node: self.stall(node))  # type: ignore[misc]
+                self.at(gap, functools.partial(self.stall, node))
         host = self.nodes[0]
         self.at(500.0, lambda: self.send_up(host, CreateRoom(name="sim", media_id="m")))
         for node in self.nodes[1:]:
-            self.at(1_000.0 + 50.0 * node.index, lambda node=node: self.join(node))  # type: ignore[misc]
+            self.at(1_000.0 + 50.0 * node.index, functools.partial(self.join, node))
         for step in scenario.script:
-            self.at(step.t_s * 1000.0, lambda step=step: self.user(step))  # type: ignore[misc]
+            self.at(step.t_s * 1000.0, functools.partial(self.user, step))
         self.at(0.0, self.sample)
         end = scenario.duration_s * 1000.0
         while self.heap and self.heap[0][0] <= end:

@@ -506,6 +506,7 @@ class SyncClient:
     def _leave(self, now: float) -> list[SyncOutput]:
         self.room_id = self.host_id = None
         self._timeline = self._pending = None
+        self._unsent_seek = None
         self._correcting = False
         return self._set_rate(1.0, now)
 
@@ -606,6 +607,7 @@ class SyncClient:
     def _command(self, command: PlayerCommand, now: float) -> list[SyncOutput]:
         """Issue ``command`` to the player, expecting its echo."""
         until = now + self.config.echo_window_ms
+        self._echoes = [e for e in self._echoes if e.until >= now]  # unreported echoes expire
         if isinstance(command, Play):
             self._echoes += [_Echo("play", command.position, until)]
             self._echoes += [_Echo("seek", command.position, until)]
