@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -56,8 +55,6 @@ WEBSOCKET_PATH = "/ws"
 HEALTH_PATH = "/health"
 
 _RECEIVE_SIZE = 65_536
-# The writer joins queued frames into one socket write up to about this size.
-_WRITE_BATCH_BYTES = 262_144
 # h11 refuses request heads over 16 KiB; the copy kept for routing needs no more.
 _MAX_HEAD_BYTES = 16_384
 
@@ -84,10 +81,11 @@ class _Connection:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
-        # Items are whole WebSocket frames, ready to write.
-        self.outbox: MemoryObjectSendStream[bytes]
-        self.inbox: MemoryObjectReceiveStream[bytes]
-        self.outbox, self.inbox = anyio.create_memory_object_stream[bytes](queue_size)
+        # Whole WebSocket frames waiting for the writer; never longer than queue_size.
+        self.queue: collections.deque[bytes] = collections.deque()
+        self.queue_size = queue_size
+        # Set by the writer while it waits for an empty queue to fill.
+        self.wakeup: anyio.Event | None = None
         self.scope = anyio.CancelScope()
         self.close_code: int | None = None
         self.close_reason = ""
@@ -98,6 +96,16 @@ class _Connection:
         # Reassembly of the current incoming message.
         self.parts: list[str] = []
         self.size = 0
+
+    def push(self, frame: bytes) -> bool:
+        """Queue ``frame`` without waiting; False if the queue is full."""
+        if len(self.queue) >= self.queue_size:
+            return False
+        self.queue.append(frame)
+        if self.wakeup is not None:
+            self.wakeup.set()
+            self.wakeup = None
+        return True
 
     def request_close(self, code: int, reason: str) -> None:
         """Stop reading and writing; the connection task then sends a close frame."""
@@ -337,17 +345,17 @@ class WebSocketServer:
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
-        with conn.outbox, conn.inbox:
-            try:
-                with conn.scope:
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(self._write_loop, conn)
-                        await self._read_loop(conn)
-                        tg.cancel_scope.cancel()
-            finally:
-                self._deliver(self._forget(conn))
-                with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_timeout):
-                    await self._close_handshake(conn)
+        try:
+            with conn.scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._write_loop, conn)
+                    await self._read_loop(conn)
+                    tg.cancel_scope.cancel()
+        finally:
+            conn.queue.clear()
+            self._deliver(self._forget(conn))
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_timeout):
+                await self._close_handshake(conn)
         logger.info("client %s disconnected (%s)", client_id, conn.close_reason or conn.close_code)
 
     async def _read_loop(self, conn: _Connection) -> None:
@@ -407,22 +415,20 @@ class WebSocketServer:
             self._deliver(self.core.receive_binary(conn.client_id, now))
 
     async def _write_loop(self, conn: _Connection) -> None:
-        ws = conn.ws
+        ws, queue = conn.ws, conn.queue
         try:
-            async for item in conn.inbox:
-                batch = [item]
-                size = len(item)
-                while size < _WRITE_BATCH_BYTES:
-                    try:
-                        item = conn.inbox.receive_nowait()
-                    except anyio.WouldBlock:
-                        break
-                    batch.append(item)
-                    size += len(item)
+            while True:
+                if not queue:
+                    conn.wakeup = anyio.Event()
+                    await conn.wakeup.wait()
+                    continue
                 if ws.state is not ConnectionState.OPEN:
                     return
+                # Everything queued goes out in one write.
+                data = b"".join(queue)
+                queue.clear()
                 conn.writing = True
-                await conn.stream.send(b"".join(batch))
+                await conn.stream.send(data)
                 conn.writing = False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close_reason = conn.close_reason or "connection lost"
@@ -463,9 +469,7 @@ class WebSocketServer:
 
     def _enqueue(self, conn: _Connection, frame: bytes) -> list[Outgoing]:
         """Queue ``frame`` for ``conn`` without waiting; evict ``conn`` if its queue is full."""
-        try:
-            conn.outbox.send_nowait(frame)
-        except anyio.WouldBlock:
+        if not conn.push(frame):
             self.evictions += 1
             logger.warning(
                 "client %s evicted: outbound queue full (%d messages)",
@@ -474,11 +478,8 @@ class WebSocketServer:
             )
             conn.request_close(CloseReason.POLICY_VIOLATION, "outbound queue full")
             return self._forget(conn)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return []
-        length = conn.outbox.statistics().current_buffer_used
-        if length > self.peak_queue_length:
-            self.peak_queue_length = length
+        if len(conn.queue) > self.peak_queue_length:
+            self.peak_queue_length = len(conn.queue)
         return []
 
     def _deliver(self, out: list[Outgoing]) -> None:
