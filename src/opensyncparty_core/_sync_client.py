@@ -198,6 +198,9 @@ class SyncConfig:
     """Host: least spacing of ``state_update`` messages while playing."""
     state_update_min_advance: float = 0.6
     """Host: least position advance between updates; the server drops advances under 0.5 s."""
+    join_wait_ms: float = 1_500.0
+    """A viewer joining a playing room waits this long for the host's next
+    ``state_update`` (fresh and stamped) before starting from ``room_state``."""
     seek_announce_timeout_ms: float = 3_000.0
     """Host: a seek while playing is announced once the player plays again (with its
     filtered position), or after this long regardless."""
@@ -294,6 +297,7 @@ class SyncClient:
         self._last_sent_position: float | None = None
         self._cooldown_until: float = float("-inf")  # server ms
         self._unsent_seek: tuple[float, float] | None = None  # (position, local time)
+        self._join_by: float | None = None  # joined a playing room: start by then at the latest
         self._now = float("-inf")  # latest local time seen; only to seed the clock conversion
 
     # ------------------------------------------------------------------
@@ -380,13 +384,25 @@ class SyncClient:
         if self.room_id is None:
             return []
         out: list[SyncOutput] = [Ready(room=self.room_id, ts=round(now))]
+        if self._timeline is None or self._pending is not None:
+            return out
+        if self._timeline.playing and not self.is_host:
+            # room_state's position is the room's last known one, up to a second old
+            # and not stamped: the host's next state_update says where it really is.
+            self._join_by = now + self.config.join_wait_ms
+            return out
+        return out + self._join(now)
+
+    def _join(self, now: float) -> list[SyncOutput]:
+        """Put the player on the timeline (after a join, with no command pending)."""
+        self._join_by = None
+        timeline = self._timeline
         expected = self.expected_position(now)
-        if expected is not None and self._timeline is not None and self._pending is None:
-            if self._timeline.playing:
-                out += self._seek_playing(now)
-            else:
-                out += self._command(Pause(expected, now), now)
-        return out
+        if timeline is None or expected is None:
+            return []
+        if timeline.playing:
+            return self._seek_playing(now)
+        return self._command(Pause(expected, now), now)
 
     def left(self, now: float) -> list[SyncOutput]:
         """This client left its room (it sent ``leave_room``); forget the room."""
@@ -449,6 +465,8 @@ class SyncClient:
     def next_deadline(self) -> float | None:
         """The local time at which :meth:`handle_timer` must be called, if any."""
         deadlines = [] if self._next_ping is None else [self._next_ping]
+        if self._join_by is not None:
+            deadlines.append(self._join_by)
         if self._pending is not None:
             local = self._to_local(self._pending.target)
             if local is not None:
@@ -468,6 +486,8 @@ class SyncClient:
             self._pings = {k: v for k, v in self._pings.items() if now - v < 30_000.0}
             out.append(Ping(payload={"client_ts": client_ts}, ts=round(now)))
             self._next_ping = now + self.clock.ping_interval()
+        if self._join_by is not None and now >= self._join_by:
+            out += self._join(now)  # no state_update came: room_state's position it is
         pending = self._pending
         if pending is not None:
             # Compared in local time, as next_deadline computes it, so a call at the
@@ -496,7 +516,7 @@ class SyncClient:
         self.client_id = message.client
         self.room_id = message.room
         self.host_id = message.host_id
-        self._pending = None
+        self._pending = self._join_by = None
         self._timeline = _Timeline(
             message.position, float(message.server_ts), message.play_state == "playing"
         )
@@ -506,7 +526,7 @@ class SyncClient:
     def _leave(self, now: float) -> list[SyncOutput]:
         self.room_id = self.host_id = None
         self._timeline = self._pending = None
-        self._unsent_seek = None
+        self._unsent_seek = self._join_by = None
         self._correcting = False
         return self._set_rate(1.0, now)
 
@@ -538,6 +558,7 @@ class SyncClient:
             else:
                 after = _Timeline(position, float(target), playing)
         self._pending = _Scheduled(message.action, float(target), after)
+        self._join_by = None  # the command says where to be
         self._correcting = False
         self._last_sent_position = position
         out = self._set_rate(1.0, now)
@@ -556,6 +577,8 @@ class SyncClient:
         playing = message.play_state == "playing"
         previous = self._timeline
         self._timeline = _Timeline(message.position, at, playing)
+        if self._join_by is not None:
+            return self._join(now)
         if previous is not None and previous.playing == playing:
             return []
         # The play state changed without a command (some hosts do that): follow at once.

@@ -571,6 +571,35 @@ def test_ready_reports_and_joins_a_paused_room_at_its_position() -> None:
     assert client.ready(now) == [Ready(room=ROOM, ts=round(now)), Pause(12.0, now)]
 
 
+def test_viewer_joining_a_playing_room_starts_from_the_hosts_next_update() -> None:
+    client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
+    assert client.ready(now) == [Ready(room=ROOM, ts=round(now))]
+    update = StateUpdate(
+        room=ROOM,
+        position=11.0,  # the room was further on than room_state said
+        play_state="playing",
+        client=HOST,
+        payload={"at_server_ts": server(now)},
+        ts=server(now),
+        server_ts=server(now),
+    )
+    out = player_commands(client.receive(update, now + 100.0))
+    assert out == [Pause(position=pytest.approx(11.6, abs=0.002), at=now + 100.0)]  # type: ignore[arg-type]
+    start, played = advance(client, now + 100.0, now + 1000.0)
+    assert start == pytest.approx(now + 600.0, abs=2.0)
+    assert [type(p) for p in played] == [Play]
+
+
+def test_viewer_joining_a_playing_room_starts_anyway_if_no_update_comes() -> None:
+    config = SyncConfig(seek_margin=0.5)
+    client, now = synced(position=10.0, playing=True, config=config)
+    client.ready(now)
+    at, out = advance(client, now, now + config.join_wait_ms + 10.0)
+    assert at == pytest.approx(now + config.join_wait_ms, abs=1.0)
+    assert [type(o) for o in out] == [Pause]
+    assert out[0].position == pytest.approx(10.0 + 1.5 + 0.5, abs=0.003)  # type: ignore[union-attr]
+
+
 def test_config_rejects_inconsistent_bounds() -> None:
     with pytest.raises(ValueError, match="min_rate"):
         SyncConfig(min_rate=1.01)
