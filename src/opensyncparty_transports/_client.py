@@ -59,7 +59,10 @@ class ConnectionClosed(Exception):
 
 
 class ClientConnection:
-    """An open WebSocket to a session server. Get one from :func:`connect`."""
+    """An open WebSocket to a session server. Get one from :func:`connect`.
+
+    One task at a time may receive; sends may come from any task.
+    """
 
     def __init__(
         self, stream: anyio.abc.ByteStream, ws: WSConnection, max_message_bytes: int

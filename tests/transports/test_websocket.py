@@ -9,7 +9,14 @@ from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 from opensyncparty_core import ClientHello, CreateRoom, RoomList, RoomState, encode
 from opensyncparty_transports import connect
 
-from .support import TIMEOUT, raw_websocket, receive_until, running_server, until_closed
+from .support import (
+    TIMEOUT,
+    raw_websocket,
+    read_close_code,
+    receive_until,
+    running_server,
+    until_closed,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -72,3 +79,14 @@ async def test_shutdown_closes_clients_with_1001() -> None:
                 server.stop()
                 for client in (host, guest):
                     assert (await until_closed(client)).code == 1001
+
+
+async def test_invalid_utf8_text_closes_with_1007_and_counts_as_disconnect() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server() as server:
+            stream, ws = await raw_websocket(server.port)
+            async with stream:
+                # A masked text frame (zero mask) whose one payload byte is not UTF-8.
+                await stream.send(b"\x81\x81\x00\x00\x00\x00\xff")
+                assert await read_close_code(stream, ws) == 1007
+            assert server.core.client_ids == ()
