@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opensyncparty_core import LocalProtocolError, SessionServer, seeded_uuid4s
 from tests.core.harness import (
@@ -373,3 +376,41 @@ def test_id_source_failure_on_create_leaves_the_creator_in_its_room() -> None:
         p.send(guest, create_room(name="second"))
     assert _state(p) == before
     assert p.server.room_of(guest) == room
+
+
+@pytest.mark.parametrize("interval_ms", [34, 50, 1000])
+def test_a_client_within_30_per_second_is_never_refused(interval_ms: int) -> None:
+    p = party()
+    client = p.connect()
+    assert _burst(p, client, 30) == ["pong"] * 30
+    for _ in range(300):
+        p.advance(interval_ms)
+        assert _burst(p, client, 1) == ["pong"]
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(st.integers(0, 1500), st.integers(1, 40)), min_size=1, max_size=25))
+def test_rate_limit_bounds_accepted_messages_and_spaces_its_errors(
+    bursts: list[tuple[int, int]],
+) -> None:
+    p = party()
+    client = p.connect()
+    accepted: list[int] = []
+    error_times: list[int] = []
+    for gap, count in bursts:
+        p.advance(gap)
+        for _ in range(count):
+            kinds = _burst(p, client, 1)
+            if kinds == ["pong"]:
+                accepted.append(p.now)
+            elif kinds == ["error"]:
+                error_times.append(p.now)
+            else:  # dropped silently: only within a second of the last error
+                assert kinds == []
+                assert error_times
+                assert p.now - error_times[-1] < 1000
+    for earlier, later in itertools.pairwise(error_times):
+        assert later - earlier >= 1000
+    for i, start in enumerate(accepted):
+        for j in range(i, len(accepted)):
+            assert j - i + 1 <= 30 + 30 * (accepted[j] - start) / 1000 + 1e-9
