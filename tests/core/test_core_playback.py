@@ -398,6 +398,27 @@ def test_timings_come_from_the_config() -> None:
     assert wire(pause)["server_ts"] == p.now + 7
 
 
+def test_ready_wait_and_state_update_filters_come_from_the_config() -> None:
+    config = attrs.evolve(
+        Config(),
+        max_ready_wait_ms=50,
+        command_cooldown_ms=10,
+        min_state_update_interval_ms=5,
+        position_jitter_threshold=0.1,
+    )
+    p = party(config)
+    room, host, (guest,) = p.room_with(1, ready=False)
+    p.send(host, player_event(room, "play", 1))
+    assert p.server.next_deadline() == p.now + 50
+    p.advance(50)
+    assert len(p.timer()) == 1
+    p.advance(10)
+    p.send(host, state_update(room, 1.1, "playing"))
+    assert _relayed(p, guest)
+    p.advance(4)
+    assert p.send(host, state_update(room, 5, "playing")) == []
+
+
 # --------------------------------------------------------------------------
 # state_update
 # --------------------------------------------------------------------------

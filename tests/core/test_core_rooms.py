@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -58,6 +59,9 @@ def test_ids_of_clients_and_rooms_come_from_the_id_source() -> None:
     client = p.connect()
     room = p.create(client)
     assert [client, room] == [ids(), ids()]
+    for made in (client, room):
+        assert str(uuid.UUID(made)) == made
+        assert uuid.UUID(made).version == 4
 
 
 def test_list_rooms_answers_every_room_in_creation_order_with_counts() -> None:
