@@ -11,33 +11,38 @@ reading may have been taken anywhere in the round trip (asymmetric paths put
 it off the midpoint), and ``0.5`` because ``server_ts`` is an integer read by
 truncation (the ``+ 0.5`` centres it). This is the sample's *error bound*.
 
-Estimator (the NTP clock filter, simplified). The last ``window`` samples are
-kept. A sample taken at local time ``t_i`` is carried forward to ``now`` with
-the estimated skew ``s``: ``offset_i + s * (now - t_i)``, and its bound grows
-with the age of the sample at the rate the skew is uncertain. The estimate is
-the carried-forward offset of the sample whose bound is now smallest: the
-fastest round trips carry the least delay asymmetry, so one good sample beats
-an average of many poor ones (an average, like the original client's EMA,
-keeps a share of every bad sample's error).
+Estimator (the NTP clock filter, with a small average). The last ``window``
+samples are kept. A sample taken at local time ``t_i`` is carried forward to
+``now`` with the estimated skew ``s``: ``offset_i + s * (now - t_i)``. Samples
+are ranked by their bound grown with age, ``e_i + dispersion * |now - t_i|``
+(``dispersion`` covers skew left uncorrected and clock wander), and the
+estimate is the mean of the carried-forward offsets of the ``combine`` best
+(of those that score at most ``combine_ratio`` times the best's).
+The fastest round trips carry the least delay asymmetry, so a few good
+samples beat an average of all of them (the original client's EMA keeps a
+share of every slow sample's error); averaging a few rather than trusting one
+halves the noise the best one happens to carry. ``combine = 1`` is the plain
+NTP filter.
 
 Skew. The local clock runs fast or slow against the server's by a roughly
-constant ``s`` (a few to a few hundred ppm). Once the kept history spans
-``min_skew_span_ms``, ``s`` is the least-squares slope of offset against local
-time over the fastest sample of each eighth of the history (fast, so with
-little asymmetry, yet spread over the whole span). With each of those
-offsets wrong by at most its bound ``e_i``, the slope is wrong by at most
-``sum(|t_i - mean(t)| * e_i) / sum((t_i - mean(t))**2)``; that is the skew
-bound (capped at ``max_skew_ppm``, the assumed worst clock, which is also the
-bound before there is a fit).
+constant ``s`` (a few to a few hundred ppm). Once the fastest half of the kept
+samples spans ``min_skew_span_ms``, their least-squares slope of offset
+against local time is the skew, if it stands out of the fit's noise (more
+than ``skew_significance`` standard errors); otherwise the skew is taken as 0,
+since extrapolating a noisy slope adds more error than it removes. With each
+of those offsets wrong by at most its bound ``e_i``, the slope is wrong by at
+most ``sum(|t_i - mean(t)| * e_i) / sum((t_i - mean(t))**2)``: the *skew
+bound* (plus the slope itself when it was set to 0; never above what
+``max_skew_ppm``, the assumed worst clock, allows).
 
-Error bound of the estimate. If the chosen sample ``b`` has bound ``e_b`` and
-is ``age`` ms old, the true offset differs from the estimate by at most
+Error bound of the estimate. If the samples used have bounds ``e_i`` and ages
+``a_i``, the true offset differs from the estimate by at most
 
-    e_b + |s_true - s| * age  <=  e_b + skew_bound * age,
+    max_i(e_i + |s_true - s| * a_i)  <=  max_i(e_i) + skew_bound * max_i(a_i)
 
 (:meth:`ClockEstimator.error_bound`), provided the true skew is within
-``max_skew_ppm``. Samples are ranked by ``e_i + max(skew_bound, dispersion) *
-age``, where ``dispersion`` (NTP's PHI) stands for the wander of real clocks.
+``max_skew_ppm``; with ``combine = 1`` that is the best sample's half round
+trip plus the skew accumulated since it.
 
 Schedule. A burst of pings at start gets a first estimate quickly; after
 that the interval grows by ``interval_growth`` each time a new sample moves
@@ -104,8 +109,14 @@ class ClockConfig:
     """Samples older than this are forgotten."""
     max_skew_ppm: float = attrs.field(default=500.0, validator=_positive)
     """Worst skew assumed of any clock; the skew bound before a fit exists."""
-    dispersion_ppm: float = attrs.field(default=15.0, validator=_positive)
-    """Least rate at which a sample's bound grows with age when ranking samples."""
+    dispersion_ppm: float = attrs.field(default=50.0, validator=_positive)
+    """Rate at which a sample's bound grows with age when ranking samples."""
+    combine: int = attrs.field(default=4, validator=_positive)
+    """The estimate averages this many best-ranked samples (1: the best one alone)."""
+    combine_ratio: float = attrs.field(default=1.5, validator=_positive)
+    """...of those whose ranking score is at most this many times the best one's."""
+    skew_significance: float = attrs.field(default=3.0, validator=_positive)
+    """A fitted skew is used only if this many standard errors away from 0."""
     min_skew_span_ms: float = attrs.field(default=20_000.0, validator=_positive)
     """The skew is fitted once the kept samples span this long."""
     burst_count: int = attrs.field(default=4, validator=_positive)
@@ -177,46 +188,60 @@ class ClockEstimator:
     def best_rtt(self) -> float | None:
         return min((s.rtt for s in self._samples), default=None)
 
-    def best(self, now: float) -> ClockSample | None:
-        """The sample the estimate at ``now`` rests on: the smallest bound once carried to now."""
-        rate = max(self.skew_bound_ppm, self.config.dispersion_ppm) * 1e-6
-        return min(self._samples, key=lambda s: s.error + rate * abs(now - s.local), default=None)
+    def used(self, now: float) -> list[ClockSample]:
+        """The samples the estimate at ``now`` rests on, best first."""
+        rate = self.config.dispersion_ppm * 1e-6
+
+        def score(s: ClockSample) -> float:
+            return s.error + rate * abs(now - s.local)
+
+        ranked = sorted(self._samples, key=score)[: self.config.combine]
+        if not ranked:
+            return []
+        # Only samples nearly as good as the best: one slow sample would spoil the mean.
+        limit = score(ranked[0]) * self.config.combine_ratio
+        return [s for s in ranked if score(s) <= limit]
 
     def offset(self, now: float) -> float | None:
-        best = self.best(now)
-        if best is None:
+        used = self.used(now)
+        if not used:
             return None
-        return best.offset + self.skew_ppm * 1e-6 * (now - best.local)
+        skew = self.skew_ppm * 1e-6
+        return math.fsum(s.offset + skew * (now - s.local) for s in used) / len(used)
 
     def error_bound(self, now: float) -> float | None:
         """Largest possible error (ms) of :meth:`offset` at ``now``; ``None`` without samples."""
-        best = self.best(now)
-        if best is None:
+        used = self.used(now)
+        if not used:
             return None
-        return best.error + self.skew_bound_ppm * 1e-6 * abs(now - best.local)
+        skew_bound = self.skew_bound_ppm * 1e-6
+        return max(s.error for s in used) + skew_bound * max(abs(now - s.local) for s in used)
 
     def _fit_skew(self) -> None:
         config = self.config
-        samples = self._samples
-        if not samples or samples[-1].local - samples[0].local < config.min_skew_span_ms:
-            self.skew_ppm, self.skew_bound_ppm = 0.0, config.max_skew_ppm
-            return
-        # The fastest exchange of each of up to eight stretches of the history: fast
-        # samples (little asymmetry) that still span the whole history.
-        ordered = list(samples)
-        size = max(1, len(ordered) // 8)
-        fastest = [
-            min(ordered[i : i + size], key=lambda s: s.rtt) for i in range(0, len(ordered), size)
-        ]
-        mean_t = math.fsum(s.local for s in fastest) / len(fastest)
-        mean_o = math.fsum(s.offset for s in fastest) / len(fastest)
-        sxx = math.fsum((s.local - mean_t) ** 2 for s in fastest)
-        if sxx <= 0.0:
-            self.skew_ppm, self.skew_bound_ppm = 0.0, config.max_skew_ppm
-            return
-        slope = math.fsum((s.local - mean_t) * (s.offset - mean_o) for s in fastest) / sxx
-        bound = math.fsum(abs(s.local - mean_t) * s.error for s in fastest) / sxx
         limit = config.max_skew_ppm
+        self.skew_ppm, self.skew_bound_ppm = 0.0, limit
+        samples = sorted(self._samples, key=lambda s: s.rtt)
+        fastest = samples[: max(3, len(samples) // 2)]
+        if len(fastest) < 3:
+            return
+        times = [s.local for s in fastest]
+        if max(times) - min(times) < config.min_skew_span_ms:
+            return
+        mean_t = math.fsum(times) / len(fastest)
+        mean_o = math.fsum(s.offset for s in fastest) / len(fastest)
+        sxx = math.fsum((t - mean_t) ** 2 for t in times)
+        slope = math.fsum((s.local - mean_t) * (s.offset - mean_o) for s in fastest) / sxx
+        residuals = math.fsum(
+            (s.offset - mean_o - slope * (s.local - mean_t)) ** 2 for s in fastest
+        )
+        standard_error = math.sqrt(residuals / max(1, len(fastest) - 2) / sxx)
+        worst = math.fsum(abs(s.local - mean_t) * s.error for s in fastest) / sxx * 1e6
+        slope *= 1e6
+        if abs(slope) <= config.skew_significance * standard_error * 1e6:
+            # Not distinguishable from noise: no correction, and the truth is near.
+            self.skew_bound_ppm = min(worst + abs(slope), limit)
+            return
         # Clamping to the assumed worst clock can only move the estimate towards the truth.
-        self.skew_ppm = max(-limit, min(limit, slope * 1e6))
-        self.skew_bound_ppm = min(bound * 1e6, 2 * limit)
+        self.skew_ppm = max(-limit, min(limit, slope))
+        self.skew_bound_ppm = min(worst, 2 * limit)
