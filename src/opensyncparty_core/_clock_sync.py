@@ -118,7 +118,7 @@ class ClockConfig:
     skew_significance: float = attrs.field(default=3.0, validator=_positive)
     """A fitted skew is used only if this many standard errors away from 0."""
     min_skew_span_ms: float = attrs.field(default=20_000.0, validator=_positive)
-    """The skew is fitted once the kept samples span this long."""
+    """The skew is fitted once the fastest half of the kept samples spans this long."""
     burst_count: int = attrs.field(default=4, validator=_positive)
     """Pings sent at ``burst_interval_ms`` before the adaptive schedule starts."""
     burst_interval_ms: float = attrs.field(default=250.0, validator=_positive)
