@@ -32,7 +32,7 @@ from benchmarks.syncsim import (
     run,
     summarize,
 )
-from opensyncparty_core._sync_client import SyncClient
+from opensyncparty_core import SyncClient
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 

@@ -31,19 +31,17 @@ from opensyncparty_core import (
     ClientMessage,
     CreateRoom,
     JoinRoom,
-    RoomState,
-    ServerMessage,
-    encode,
-)
-from opensyncparty_core._sync_client import (
     Pause,
     Play,
     PlayerCommand,
     PlayerStatus,
+    RoomState,
     Seek,
+    ServerMessage,
     SetRate,
     SyncClient,
     SyncOutput,
+    encode,
 )
 from opensyncparty_transports import ClientConnection, ConnectionClosed, WebSocketServer, connect
 

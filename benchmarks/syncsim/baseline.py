@@ -11,8 +11,7 @@ not in the design notes; 5 s is assumed.
 
 from __future__ import annotations
 
-from opensyncparty_core._clock_sync import ClockSample
-from opensyncparty_core._sync_client import SyncClient, SyncConfig
+from opensyncparty_core import ClockSample, SyncClient, SyncConfig
 
 __all__ = ["BASELINE_CONFIG", "EmaClock", "baseline_client"]
 

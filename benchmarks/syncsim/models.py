@@ -11,8 +11,7 @@ import random
 
 import attrs
 
-from opensyncparty_core._messages import PlayerAction
-from opensyncparty_core._sync_client import Pause, Play, PlayerCommand, PlayerStatus, Seek, SetRate
+from opensyncparty_core import Pause, Play, PlayerAction, PlayerCommand, PlayerStatus, Seek, SetRate
 
 __all__ = ["LinkModel", "PlayerModel", "SimPlayer"]
 

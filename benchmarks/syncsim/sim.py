@@ -20,19 +20,25 @@ from typing import Literal
 
 import attrs
 
-from opensyncparty_core._ids import seeded_uuid4s
-from opensyncparty_core._messages import (
+from opensyncparty_core import (
     CreateRoom,
     JoinRoom,
     Message,
+    Outgoing,
+    Pause,
+    Play,
     PlayerAction,
     PlayerEvent,
     RoomState,
+    Seek,
+    SessionServer,
+    SetRate,
+    SyncClient,
+    SyncOutput,
     decode_server_message,
     encode,
+    seeded_uuid4s,
 )
-from opensyncparty_core._server import Outgoing, SessionServer
-from opensyncparty_core._sync_client import Pause, Play, Seek, SetRate, SyncClient, SyncOutput
 
 from .models import LinkModel, PlayerModel, SimPlayer
 

@@ -1,11 +1,14 @@
 """opensyncparty_core: the OpenSyncParty watch-party protocol, sans-IO.
 
 The public API is what this module exports. :class:`SessionServer` is the
-server side of the protocol; the message classes and :func:`encode` /
-:func:`decode_client_message` / :func:`decode_server_message` are its codec.
+server side of the protocol and :class:`SyncClient` the client side (clock
+sync, scheduled commands, drift correction); the message classes and
+:func:`encode` / :func:`decode_client_message` / :func:`decode_server_message`
+are the codec.
 Nothing here does I/O, reads a clock or makes a random id.
 """
 
+from ._clock_sync import ClockConfig, ClockEstimator, ClockModel, ClockSample
 from ._config import Config
 from ._errors import LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
 from ._ids import seeded_uuid4s
@@ -38,6 +41,17 @@ from ._messages import (
 )
 from ._rules import DropReason, check_position, clean_room_name, state_update_drop_reason
 from ._server import Outgoing, PendingPlay, RoomSnapshot, SessionServer
+from ._sync_client import (
+    Pause,
+    Play,
+    PlayerCommand,
+    PlayerStatus,
+    Seek,
+    SetRate,
+    SyncClient,
+    SyncConfig,
+    SyncOutput,
+)
 
 __version__ = "0.1.0"
 
@@ -45,6 +59,10 @@ __all__ = [
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
+    "ClockConfig",
+    "ClockEstimator",
+    "ClockModel",
+    "ClockSample",
     "Config",
     "CreateRoom",
     "DropReason",
@@ -57,11 +75,15 @@ __all__ = [
     "OpenSyncPartyError",
     "Outgoing",
     "ParticipantsUpdate",
+    "Pause",
     "PendingPlay",
     "Ping",
+    "Play",
     "PlayState",
     "PlayerAction",
+    "PlayerCommand",
     "PlayerEvent",
+    "PlayerStatus",
     "Pong",
     "Ready",
     "RemoteProtocolError",
@@ -70,9 +92,14 @@ __all__ = [
     "RoomSnapshot",
     "RoomState",
     "RoomSummary",
+    "Seek",
     "ServerMessage",
     "SessionServer",
+    "SetRate",
     "StateUpdate",
+    "SyncClient",
+    "SyncConfig",
+    "SyncOutput",
     "__version__",
     "check_position",
     "clean_room_name",
