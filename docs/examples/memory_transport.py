@@ -52,12 +52,16 @@ class MemoryClient:
         net = self.network
         net._deliver(net.server.receive(self.id, text, net.now))
 
-    def receive(self) -> list[dict[str, Any]]:
-        """Every message received since the last call, decoded, oldest first."""
+    def receive_text(self) -> list[str]:
+        """Every message received since the last call, as sent, oldest first."""
         inbox = self.network.inboxes[self.id]
-        messages = [json.loads(text) for text in inbox]
+        texts = inbox.copy()
         inbox.clear()
-        return messages
+        return texts
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Every message received since the last call, parsed, oldest first."""
+        return [json.loads(text) for text in self.receive_text()]
 
     def close(self) -> None:
         # Contract 3: report the disconnect once; the client gets nothing afterwards.

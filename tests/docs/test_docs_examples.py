@@ -280,3 +280,16 @@ def test_quickstart_commands_work_end_to_end() -> None:
 def test_core_session_example_runs() -> None:
     example = load_example("core_session")  # its asserts are the documented results
     assert example.server.room(example.room).play_state == "playing"
+
+
+def test_sync_loop_keeps_a_fast_viewer_on_the_hosts_timeline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # it imports memory_transport
+    example = load_example("sync_loop")
+    host, viewer = example.run_party(seconds=30)
+    assert not host.player.paused
+    assert not viewer.player.paused
+    # Clocks 5.5 s apart and a player 0.5 % fast, yet within a few frames of the host.
+    assert abs(viewer.player.position - host.player.position) < 0.040
+    assert host.player.position > 28  # 30 s, less the 1.5 s lead of the scheduled play

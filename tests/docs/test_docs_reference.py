@@ -40,3 +40,16 @@ def test_changelog_has_a_section_for_the_current_version() -> None:
     headings = re.findall(r"^(\S.*)\n-{3,}$", changelog, re.M)
     assert headings[0] == "Unreleased"
     assert headings[1] == version("opensyncparty-core")
+
+
+def test_sync_client_page_states_the_sync_config_defaults() -> None:
+    from opensyncparty_core import SyncConfig
+
+    from .test_docs_protocol import table_rows
+
+    text = (DOCS / "howto" / "sync-client.rst").read_text()
+    rows = table_rows(text, "What it does")
+    config = SyncConfig()
+    assert len(rows) >= 9
+    for name, default, _ in rows:
+        assert getattr(config, name.strip("`")) == float(default), name
