@@ -70,7 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = WebSocketServer(host=args.host, port=args.port, queue_size=args.queue_size)
     try:
         anyio.run(serve_until_signal, server, backend=args.backend)
-    except Exception:
-        logger.exception("server failed")
+    except Exception as exc:
+        # Task groups wrap a failure such as "address already in use" in groups of one.
+        cause: BaseException = exc
+        inner: tuple[BaseException, ...] = getattr(cause, "exceptions", ())
+        while len(inner) == 1:
+            cause = inner[0]
+            inner = getattr(cause, "exceptions", ())
+        logger.error("server failed: %s", cause)
+        logger.debug("details", exc_info=exc)
         return 1
     return 0

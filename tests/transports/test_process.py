@@ -119,3 +119,15 @@ async def test_cli_client_reads_commands_from_stdin() -> None:
             output = result.stdout.decode()
             assert '"name":"Lobby"' in output
             assert output.count('"type":"room_list"') >= 3
+
+
+async def test_console_script_reports_a_busy_port_and_exits_1() -> None:
+    if not CONSOLE_SCRIPT.exists():
+        pytest.skip("package not installed with scripts")
+    with anyio.fail_after(TIMEOUT):
+        async with running_server() as server:
+            command = [str(CONSOLE_SCRIPT), "--host", "127.0.0.1", "--port", str(server.port)]
+            result = await anyio.run_process(command, check=False)
+            assert result.returncode == 1
+            assert b"server failed" in result.stderr
+            assert b"Traceback" not in result.stderr
