@@ -47,7 +47,7 @@ class Session:
         self.room: str | None = None
         self.rooms: list[str] = []
 
-    def command(self, line: str) -> ClientMessage | None:
+    def command(self, line: str) -> ClientMessage:
         """The message for one command line (ValueError if it makes no sense)."""
         word, _, rest = line.strip().partition(" ")
         rest = rest.strip()
@@ -117,9 +117,8 @@ async def run(url: str, commands: list[str], pause: float) -> None:
             except ValueError as exc:
                 print(f"!! {exc}", flush=True)
                 continue
-            if message is not None:
-                print(f"-> {line.strip()}", flush=True)
-                await client.send(message)
+            print(f"-> {line.strip()}", flush=True)
+            await client.send(message)
             # Let the answers arrive before the next command, for readable output.
             await anyio.sleep(pause)
         tg.cancel_scope.cancel()
