@@ -151,6 +151,8 @@ class WebSocketServer:
             raise ValueError(f"queue_size must be at least 1, got {queue_size!r}")
         self.host = host
         self.core = SessionServer(id_source=id_source, config=config)
+        """The protocol state machine. Read its views (``client_ids``, ``room(...)``)
+        freely; its event methods belong to this server."""
         self.queue_size = queue_size
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout
