@@ -86,7 +86,11 @@ class _Connection:
         self.queue_size = queue_size
         # Set by the writer while it waits for an empty queue to fill.
         self.wakeup: anyio.Event | None = None
-        self.scope = anyio.CancelScope()
+        self.read_scope = anyio.CancelScope()
+        self.write_scope = anyio.CancelScope()
+        # The writer stops after its current write once this is set.
+        self.stopping = False
+        self.writer_done = anyio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
         self.peer_close: CloseConnection | None = None
@@ -102,17 +106,31 @@ class _Connection:
         if len(self.queue) >= self.queue_size:
             return False
         self.queue.append(frame)
+        self._wake_writer()
+        return True
+
+    def _wake_writer(self) -> None:
         if self.wakeup is not None:
             self.wakeup.set()
             self.wakeup = None
-        return True
 
-    def request_close(self, code: int, reason: str) -> None:
-        """Stop reading and writing; the connection task then sends a close frame."""
+    def stop_writing(self) -> None:
+        """Let the writer finish the write in progress (if any), then end."""
+        self.stopping = True
+        self._wake_writer()
+
+    def request_close(self, code: int, reason: str, *, abort_write: bool = False) -> None:
+        """Stop reading; the connection task then stops the writer and sends a close frame.
+
+        ``abort_write`` also cuts short a write in progress (for a peer that is
+        not reading, whose writes may never finish); no close frame can follow it.
+        """
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
-        self.scope.cancel()
+        self.read_scope.cancel()
+        if abort_write:
+            self.write_scope.cancel()
 
 
 class WebSocketServer:
@@ -348,11 +366,15 @@ class WebSocketServer:
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
         try:
-            with conn.scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._write_loop, conn)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._write_loop, conn)
+                with conn.read_scope:
                     await self._read_loop(conn)
-                    tg.cancel_scope.cancel()
+                # A write in progress is finished, so the close frame can follow it.
+                conn.stop_writing()
+                with anyio.move_on_after(self.close_timeout):
+                    await conn.writer_done.wait()
+                tg.cancel_scope.cancel()
         finally:
             conn.queue.clear()
             self._deliver(self._forget(conn))
@@ -419,22 +441,25 @@ class WebSocketServer:
     async def _write_loop(self, conn: _Connection) -> None:
         ws, queue = conn.ws, conn.queue
         try:
-            while True:
-                if not queue:
-                    conn.wakeup = anyio.Event()
-                    await conn.wakeup.wait()
-                    continue
-                if ws.state is not ConnectionState.OPEN:
-                    return
-                # Everything queued goes out in one write.
-                data = b"".join(queue)
-                queue.clear()
-                conn.writing = True
-                await conn.stream.send(data)
-                conn.writing = False
+            with conn.write_scope:
+                while not conn.stopping:
+                    if not queue:
+                        conn.wakeup = anyio.Event()
+                        await conn.wakeup.wait()
+                        continue
+                    if ws.state is not ConnectionState.OPEN:
+                        return
+                    # Everything queued goes out in one write.
+                    data = b"".join(queue)
+                    queue.clear()
+                    conn.writing = True
+                    await conn.stream.send(data)
+                    conn.writing = False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close_reason = conn.close_reason or "connection lost"
-            conn.scope.cancel()
+            conn.read_scope.cancel()
+        finally:
+            conn.writer_done.set()
 
     async def _close_handshake(self, conn: _Connection) -> None:
         """Send or answer the close frame, then wait briefly for the peer's."""
@@ -478,7 +503,9 @@ class WebSocketServer:
                 conn.client_id,
                 self.queue_size,
             )
-            conn.request_close(CloseReason.POLICY_VIOLATION, "outbound queue full")
+            conn.request_close(
+                CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
+            )
             return self._forget(conn)
         if len(conn.queue) > self.peak_queue_length:
             self.peak_queue_length = len(conn.queue)
