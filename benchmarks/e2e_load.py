@@ -40,6 +40,7 @@ import json
 import os
 import pathlib
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -93,15 +94,11 @@ def _free_port() -> int:
 class ServerProcess:
     """``examples/reference_server.py`` in a child process, with psutil readings."""
 
-    def __init__(self, log_path: pathlib.Path, profile: pathlib.Path | None = None) -> None:
+    def __init__(self, log_path: pathlib.Path, backend: str) -> None:
         self.port = _free_port()
         self.log_path = log_path
-        command = [sys.executable]
-        if profile is not None:
-            # cProfile writes its stats when the server exits after SIGINT.
-            command += ["-m", "cProfile", "-o", str(profile)]
-        command += [str(SERVER_SCRIPT), "--host", HOST, "--port", str(self.port)]
-        command += ["--log-level", "WARNING"]
+        command = [sys.executable, str(SERVER_SCRIPT), "--host", HOST, "--port", str(self.port)]
+        command += ["--log-level", "WARNING", "--backend", backend]
         self._log = log_path.open("wb")
         self.popen = subprocess.Popen(
             command, stderr=self._log, stdout=self._log, preexec_fn=_raise_nofile_limit
@@ -140,6 +137,14 @@ class ServerProcess:
             self.popen.kill()
             self.popen.wait()
         self._log.close()
+
+    def start_profile(self, seconds: float, path: pathlib.Path) -> subprocess.Popen[bytes]:
+        """Sample the server's stacks with py-spy for ``seconds`` into ``path`` (raw format)."""
+        py_spy = shutil.which("py-spy") or str(pathlib.Path(sys.executable).parent / "py-spy")
+        command = [py_spy, "record", "--pid", str(self.popen.pid), "--duration"]
+        command += [str(max(1, round(seconds))), "--rate", "250", "--format", "raw"]
+        command += ["--nonblocking", "--output", str(path)]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def log_count(self, needle: str) -> int:
         return self.log_path.read_text(errors="replace").count(needle)
@@ -449,8 +454,12 @@ async def measure(
     interval_ms: float,
     duration: float,
     warmup: float = 1.0,
+    profile: pathlib.Path | None = None,
 ) -> tuple[Window, list[int]]:
-    """Run the hosts for ``warmup + duration`` seconds; measure the last ``duration``."""
+    """Run the hosts for ``warmup + duration`` seconds; measure the last ``duration``.
+
+    With ``profile`` (a path stem) py-spy samples the server during the window.
+    """
     interval_ns = round(interval_ms * 1e6)
     me = psutil.Process()
     with hosts_sending(rooms, interval_ns):
@@ -461,6 +470,7 @@ async def measure(
         counters = [room.counters() for room in rooms]
         start = time.monotonic()
         tally.recording = True
+        sampler = server.start_profile(duration, profile.with_suffix(".raw")) if profile else None
         await asyncio.sleep(duration)
         tally.recording = False
         wall = time.monotonic() - start
@@ -470,6 +480,9 @@ async def measure(
             for before, room in zip(counters, rooms, strict=True)
         )
     await quiesce(tally, 0.3)  # the last relays, before the next step
+    if sampler is not None and profile is not None:
+        await asyncio.to_thread(sampler.wait)
+        summarize_profile(profile.with_suffix(".raw"), profile.with_suffix(".txt"))
     latencies = sorted(tally.latencies_ns)
     seeks = len(rooms) * 1000 / interval_ms
     window = Window(
@@ -489,16 +502,42 @@ async def measure(
     return window, latencies
 
 
+def summarize_profile(raw: pathlib.Path, out: pathlib.Path, top: int = 40) -> None:
+    """Self and inclusive shares per function, from py-spy's raw (collapsed) stacks."""
+    if not raw.exists():
+        out.write_text("py-spy wrote nothing (is it installed, and may it ptrace?)\n")
+        return
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    lines = [f"{total} samples of the server process"]
+    for title, table in (("self", own), ("inclusive", inclusive)):
+        lines += ["", f"--- {title}"]
+        ranked = sorted(table.items(), key=lambda item: -item[1])[:top]
+        lines += [f"{count / total:6.1%}  {frame}" for frame, count in ranked]
+    out.write_text("\n".join(lines) + "\n")
+    print(f"server profile: {out}")
+
+
 def _cpu(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
 
 
-def _environment() -> dict[str, Any]:
+def _environment(backend: str) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "loadavg_before": list(os.getloadavg()),
         "python": sys.version.split()[0],
+        "server_backend": backend,
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -544,7 +583,13 @@ async def run_load(args: argparse.Namespace, server: ServerProcess) -> dict[str,
     tally = Tally()
     rooms, setup = await _setup(server, tally, args)
     window, latencies = await measure(
-        server, tally, rooms, args.clients - 1, args.interval_ms, args.duration
+        server,
+        tally,
+        rooms,
+        args.clients - 1,
+        args.interval_ms,
+        args.duration,
+        profile=args.profile_stem,
     )
     _print_windows([window])
     targets = {"p99_ms_below_20": window.p99_ms < 20.0}
@@ -580,8 +625,15 @@ async def run_ramp(args: argparse.Namespace, server: ServerProcess) -> dict[str,
     rooms, setup = await _setup(server, tally, args)
     windows: list[Window] = []
     for rate in ramp_rates(args.ramp_start, args.ramp_step, MAX_SEEK_RATE):
+        stem = args.profile_stem
         window, _ = await measure(
-            server, tally, rooms, args.clients - 1, 1000 / rate, args.step_duration
+            server,
+            tally,
+            rooms,
+            args.clients - 1,
+            1000 / rate,
+            args.step_duration,
+            profile=stem.with_name(f"{stem.name}_{rate:g}") if stem is not None else None,
         )
         windows.append(window)
         print(
@@ -781,9 +833,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bytes only); --probes 20 parses everything",
     )
     parser.add_argument("--idle", type=int, default=None, metavar="N", help="idle connections")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument(
-        "--profile", action="store_true", help="run the server under cProfile (slower)"
+        "--profile",
+        action="store_true",
+        help="sample the server with py-spy during each measured window (pip install py-spy)",
     )
     return parser
 
@@ -797,10 +852,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     _raise_nofile_limit()
     args.out.mkdir(parents=True, exist_ok=True)
     name = "idle" if args.idle is not None else "ramp" if args.ramp else "load"
-    environment = _environment()
+    if args.backend != "asyncio":
+        name += f"_{args.backend}"
+    environment = _environment(args.backend)
     print(f"load average {environment['loadavg_before']}, {environment['cpus']} CPUs")
-    profile = args.out / f"e2e_{name}.prof" if args.profile else None
-    server = ServerProcess(args.out / f"e2e_{name}_server.log", profile)
+    args.profile_stem = args.out / f"e2e_{name}_profile" if args.profile else None
+    server = ServerProcess(args.out / f"e2e_{name}_server.log", args.backend)
     mode: Callable[[argparse.Namespace, ServerProcess], Awaitable[dict[str, Any]]]
     mode = run_idle if args.idle is not None else run_ramp if args.ramp else run_load
     try:
@@ -816,8 +873,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     _plot(result, args.out / f"e2e_{name}.png")
     print(f"wrote {json_path} and {json_path.with_suffix('.png')}")
-    if profile is not None:
-        print(f"server profile: {profile} (python -m pstats {profile})")
 
 
 if __name__ == "__main__":
