@@ -187,6 +187,8 @@ async def connect(
         with 1009 and raises :class:`ConnectionClosed`.
     :param timeout: seconds allowed for the TCP connection and the upgrade.
     :raises HandshakeError: the server refused the upgrade.
+    :raises OSError: no connection (e.g. nothing listens there).
+    :raises TimeoutError: the connection or the upgrade took longer than ``timeout``.
 
     The connection is closed (code 1000) when the block exits.
     """
@@ -204,7 +206,8 @@ async def connect(
             stream = await anyio.connect_tcp(parts.hostname, port)
         try:
             ws = WSConnection(ConnectionType.CLIENT)
-            await stream.send(ws.send(Request(host=parts.netloc, target=target)))
+            host = parts.netloc.rpartition("@")[2]  # no credentials in the Host header
+            await stream.send(ws.send(Request(host=host, target=target)))
             await _await_accept(stream, ws)
         except BaseException:
             await anyio.aclose_forcefully(stream)
