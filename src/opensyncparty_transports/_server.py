@@ -322,7 +322,7 @@ class WebSocketServer:
         elif path == WEBSOCKET_PATH or path is None or not isinstance(hint, RejectConnection):
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
-            logger.debug("refused a bad upgrade request: %s", exc)
+            logger.warning("refused a bad upgrade request from %s: %s", _peer(stream), exc)
             await self._send_response(stream, ws, status, f"{exc}\n", headers)
         else:
             await self._send_response(stream, ws, 404, "Not Found\n")
