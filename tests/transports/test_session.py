@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import attrs
 import pytest
@@ -14,7 +16,9 @@ from opensyncparty_core import (
     JoinRoom,
     LeaveRoom,
     ParticipantsUpdate,
+    Ping,
     PlayerEvent,
+    Pong,
     Ready,
     RoomClosed,
     RoomList,
@@ -120,3 +124,15 @@ async def test_pending_play_is_forced_by_the_deadline() -> None:
             assert (play.action, play.position) == ("play", 3.0)
             assert (await receive_until(host, PlayerEvent)).action == "play"
             assert server.core.next_deadline() is None
+
+
+async def test_traffic_is_not_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="opensyncparty_transports")
+    with anyio.fail_after(TIMEOUT):
+        async with running_server() as server, connect(server.url) as client:
+            await hello(client)
+            caplog.clear()
+            for i in range(20):
+                await client.send(Ping(payload=i))
+                assert (await receive_until(client, Pong)).payload == i
+            assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
