@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import pathlib
@@ -161,12 +162,14 @@ class Tally:
 
     recording: bool = False
     latencies_ns: list[int] = field(default_factory=list)
+    received_ns: list[int] = field(default_factory=list)
     errors: int = 0
     closed: int = 0
     last_receive_ns: int = 0
 
     def reset(self) -> None:
         self.latencies_ns = []
+        self.received_ns = []
         self.errors = 0
 
 
@@ -294,6 +297,7 @@ class BenchClient(asyncio.Protocol):
                     while text[end].isdigit():
                         end += 1
                     tally.latencies_ns.append(now - int(text[start:end]))
+                    tally.received_ns.append(now)
             return
         if message_type == "error":
             tally.errors += 1
@@ -455,10 +459,12 @@ async def measure(
     duration: float,
     warmup: float = 1.0,
     profile: pathlib.Path | None = None,
-) -> tuple[Window, list[int]]:
+) -> tuple[Window, list[int], list[tuple[float, float]]]:
     """Run the hosts for ``warmup + duration`` seconds; measure the last ``duration``.
 
-    With ``profile`` (a path stem) py-spy samples the server during the window.
+    Returns the window, its sorted latencies and the worst latency per 100 ms
+    of the window (a stall shows there as a sawtooth). With ``profile`` (a
+    path stem) py-spy samples the server during the window.
     """
     interval_ns = round(interval_ms * 1e6)
     me = psutil.Process()
@@ -469,6 +475,7 @@ async def measure(
         server_cpu, my_cpu = server.cpu_seconds(), _cpu(me)
         counters = [room.counters() for room in rooms]
         start = time.monotonic()
+        start_ns = time.monotonic_ns()
         tally.recording = True
         sampler = server.start_profile(duration, profile.with_suffix(".raw")) if profile else None
         await asyncio.sleep(duration)
@@ -483,6 +490,11 @@ async def measure(
     if sampler is not None and profile is not None:
         await asyncio.to_thread(sampler.wait)
         summarize_profile(profile.with_suffix(".raw"), profile.with_suffix(".txt"))
+    worst: dict[int, int] = {}
+    for received, latency in zip(tally.received_ns, tally.latencies_ns, strict=True):
+        bucket = (received - start_ns) // 100_000_000
+        worst[bucket] = max(worst.get(bucket, 0), latency)
+    timeline = [(bucket / 10, value / 1e6) for bucket, value in sorted(worst.items())]
     latencies = sorted(tally.latencies_ns)
     seeks = len(rooms) * 1000 / interval_ms
     window = Window(
@@ -499,7 +511,7 @@ async def measure(
         errors=tally.errors,
         closed=tally.closed - closed_before,
     )
-    return window, latencies
+    return window, latencies, timeline
 
 
 def summarize_profile(raw: pathlib.Path, out: pathlib.Path, top: int = 40) -> None:
@@ -561,6 +573,10 @@ async def _setup(
     built = await build_rooms(server.port, tally, rooms, clients, args.probes)
     await quiesce(tally)
     elapsed = (tally.last_receive_ns / 1e9) - start  # until the last byte of setup arrived
+    # The clients are long-lived: keep the collector from walking them all
+    # again mid-measurement (a full collection here stalls for tens of ms).
+    gc.collect()
+    gc.freeze()
     setup = {
         "seconds": elapsed,
         "server_cpu_seconds": server.cpu_seconds() - server_cpu,
@@ -582,7 +598,7 @@ async def _setup(
 async def run_load(args: argparse.Namespace, server: ServerProcess) -> dict[str, Any]:
     tally = Tally()
     rooms, setup = await _setup(server, tally, args)
-    window, latencies = await measure(
+    window, latencies, timeline = await measure(
         server,
         tally,
         rooms,
@@ -607,6 +623,7 @@ async def run_load(args: argparse.Namespace, server: ServerProcess) -> dict[str,
         "result": vars(window),
         "targets": targets,
         "latency_histogram_ms": _histogram(latencies),
+        "worst_latency_per_100ms": timeline,
     }
 
 
@@ -626,7 +643,7 @@ async def run_ramp(args: argparse.Namespace, server: ServerProcess) -> dict[str,
     windows: list[Window] = []
     for rate in ramp_rates(args.ramp_start, args.ramp_step, MAX_SEEK_RATE):
         stem = args.profile_stem
-        window, _ = await measure(
+        window, _, _ = await measure(
             server,
             tally,
             rooms,
@@ -765,9 +782,17 @@ def _plot(result: dict[str, Any], path: pathlib.Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
     mode = result["mode"]
+    fig, axes = plt.subplots(
+        1, 2 if mode == "load" else 1, figsize=(13 if mode == "load" else 8, 4.5)
+    )
+    ax = axes[0] if mode == "load" else axes
     if mode == "load":
+        timeline = result["worst_latency_per_100ms"]
+        axes[1].plot([t for t, _ in timeline], [v for _, v in timeline], linewidth=0.8)
+        axes[1].set_xlabel("time in the measured window (s)")
+        axes[1].set_ylabel("worst latency per 100 ms (ms)")
+        axes[1].grid(True, alpha=0.3)
         buckets = result["latency_histogram_ms"]
         ax.bar([b for b, _ in buckets], [c for _, c in buckets], width=0.5, align="edge")
         ax.set_yscale("log")
