@@ -35,7 +35,7 @@ from opensyncparty_core import (
     RoomState,
     decode_server_message,
 )
-from opensyncparty_transports import ClientConnection, ConnectionClosed, connect
+from opensyncparty_transports import ClientConnection, ConnectionClosed, HandshakeError, connect
 
 ACTIONS: dict[str, PlayerAction] = {"play": "play", "pause": "pause", "seek": "seek"}
 
@@ -132,9 +132,14 @@ def main() -> None:
     )
     parser.add_argument("--url", default="ws://127.0.0.1:3000/ws")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between commands")
-    parser.add_argument("commands", nargs="*", help="commands to run instead of reading stdin")
+    parser.add_argument(
+        "commands", nargs="*", help='commands to run instead of reading stdin, e.g. "seek 42"'
+    )
     args = parser.parse_args()
-    anyio.run(run, args.url, args.commands, args.pause)
+    try:
+        anyio.run(run, args.url, args.commands, args.pause)
+    except (OSError, HandshakeError) as exc:
+        sys.exit(f"cannot connect to {args.url}: {exc}")
 
 
 if __name__ == "__main__":
