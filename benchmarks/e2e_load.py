@@ -847,8 +847,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ramp", action="store_true", help="raise the seek rate until p99 > 100 ms"
     )
-    parser.add_argument("--ramp-start", type=float, default=4.0, help="first seeks/s per host")
-    parser.add_argument("--ramp-step", type=float, default=4.0, help="seeks/s per host added")
+    parser.add_argument("--ramp-start", type=float, default=2.0, help="first seeks/s per host")
+    parser.add_argument("--ramp-step", type=float, default=2.0, help="seeks/s per host added")
     parser.add_argument("--step-duration", type=float, default=5.0, help="measured s per step")
     parser.add_argument(
         "--probes",
