@@ -9,8 +9,11 @@ Run from the repository root::
 The server is a separate process started as a user would start it
 (``examples/reference_server.py --host 127.0.0.1``); its CPU and RSS are read
 with psutil. The clients all live in this process: one asyncio protocol per
-socket with wsproto for the WebSocket, and no per-client task, so that the
-load generator stays cheaper than the server it drives.
+socket with wsproto for the WebSocket, and no per-client task. After setup
+only one guest per room (``--probes``) parses and times every frame; the
+others read and count bytes, which is enough to count their frames (see
+:class:`BenchClient`) and keeps the load generator cheaper than the server.
+The last joiner is the probe: it is last in the server's fan-out order.
 
 Modes:
 
@@ -19,9 +22,9 @@ Modes:
   ``time.monotonic_ns()`` in an extra payload key (``bench_sent_ns``), which
   the server relays unchanged; ``CLOCK_MONOTONIC`` is system-wide on Linux, so
   a guest's receive time minus that key is the fan-out latency.
-- ramp: the same rooms, the seek rate per host raised step by step (at most
-  28/s: the protocol refuses more than 30 messages/s per client) until p99
-  passes 100 ms.
+- ramp: rooms of 20 (the largest the protocol allows), the seek rate per host
+  raised by 2/s per step (at most 28/s: the protocol refuses more than 30
+  messages/s per client) until p99 passes 100 ms.
 - idle: N connections that only read their ``client_hello`` and ``room_list``;
   the server's RSS growth per connection.
 
@@ -29,6 +32,8 @@ Setup is timed on its own: each ``create_room`` / ``join_room`` sends the whole
 room list to every connected client, so it costs O(clients x rooms) bytes.
 Results go to ``benchmarks/results/e2e_*.json`` and ``.png``; figures depend on
 the machine and on what else runs on it, so the load average is recorded too.
+``--profile`` samples the server with py-spy (``pip install py-spy``) during
+each measured window and writes ``e2e_*_profile*.txt``.
 """
 
 from __future__ import annotations
