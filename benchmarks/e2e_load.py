@@ -149,7 +149,7 @@ class ServerProcess:
         py_spy = shutil.which("py-spy") or str(pathlib.Path(sys.executable).parent / "py-spy")
         command = [py_spy, "record", "--pid", str(self.popen.pid), "--duration"]
         command += [str(max(1, round(seconds))), "--rate", "250", "--format", "raw"]
-        command += ["--nonblocking", "--output", str(path)]
+        command += ["--output", str(path)]
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def log_count(self, needle: str) -> int:
