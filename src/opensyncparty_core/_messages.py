@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
@@ -67,7 +67,7 @@ class ListRooms:
     """``list_rooms``: ask for a fresh :class:`RoomList`."""
 
     ts: int | None = None
-    type: Literal["list_rooms"] = attrs.field(default="list_rooms", init=False, repr=False)
+    type: ClassVar[Literal["list_rooms"]] = "list_rooms"
 
 
 @attrs.frozen
@@ -81,7 +81,7 @@ class CreateRoom:
     start_pos: float = 0.0
     media_id: str | None = None
     ts: int | None = None
-    type: Literal["create_room"] = attrs.field(default="create_room", init=False, repr=False)
+    type: ClassVar[Literal["create_room"]] = "create_room"
 
 
 @attrs.frozen
@@ -90,7 +90,7 @@ class JoinRoom:
 
     room: str
     ts: int | None = None
-    type: Literal["join_room"] = attrs.field(default="join_room", init=False, repr=False)
+    type: ClassVar[Literal["join_room"]] = "join_room"
 
 
 @attrs.frozen
@@ -100,7 +100,7 @@ class Ready:
     room: str
     media_id: str | None = None
     ts: int | None = None
-    type: Literal["ready"] = attrs.field(default="ready", init=False, repr=False)
+    type: ClassVar[Literal["ready"]] = "ready"
 
 
 @attrs.frozen
@@ -109,7 +109,7 @@ class LeaveRoom:
 
     room: str | None = None
     ts: int | None = None
-    type: Literal["leave_room"] = attrs.field(default="leave_room", init=False, repr=False)
+    type: ClassVar[Literal["leave_room"]] = "leave_room"
 
 
 @attrs.frozen
@@ -121,7 +121,7 @@ class Ping:
 
     payload: Any = None
     ts: int | None = None
-    type: Literal["ping"] = attrs.field(default="ping", init=False, repr=False)
+    type: ClassVar[Literal["ping"]] = "ping"
 
 
 # --------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class PlayerEvent:
     payload: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
     ts: int | None = None
     server_ts: int | None = None
-    type: Literal["player_event"] = attrs.field(default="player_event", init=False, repr=False)
+    type: ClassVar[Literal["player_event"]] = "player_event"
 
 
 @attrs.frozen
@@ -165,7 +165,7 @@ class StateUpdate:
     payload: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
     ts: int | None = None
     server_ts: int | None = None
-    type: Literal["state_update"] = attrs.field(default="state_update", init=False, repr=False)
+    type: ClassVar[Literal["state_update"]] = "state_update"
 
 
 # --------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class ClientHello:
     client_id: str
     ts: int
     server_ts: int
-    type: Literal["client_hello"] = attrs.field(default="client_hello", init=False, repr=False)
+    type: ClassVar[Literal["client_hello"]] = "client_hello"
 
 
 @attrs.frozen
@@ -200,7 +200,7 @@ class RoomList:
     rooms: tuple[RoomSummary, ...]
     ts: int
     server_ts: int
-    type: Literal["room_list"] = attrs.field(default="room_list", init=False, repr=False)
+    type: ClassVar[Literal["room_list"]] = "room_list"
 
 
 @attrs.frozen
@@ -217,7 +217,7 @@ class RoomState:
     media_id: str | None
     ts: int
     server_ts: int
-    type: Literal["room_state"] = attrs.field(default="room_state", init=False, repr=False)
+    type: ClassVar[Literal["room_state"]] = "room_state"
 
 
 @attrs.frozen
@@ -228,9 +228,7 @@ class ParticipantsUpdate:
     participant_count: int
     ts: int
     server_ts: int
-    type: Literal["participants_update"] = attrs.field(
-        default="participants_update", init=False, repr=False
-    )
+    type: ClassVar[Literal["participants_update"]] = "participants_update"
 
 
 @attrs.frozen
@@ -242,7 +240,7 @@ class ClientLeft:
     participant_count: int
     ts: int
     server_ts: int
-    type: Literal["client_left"] = attrs.field(default="client_left", init=False, repr=False)
+    type: ClassVar[Literal["client_left"]] = "client_left"
 
 
 @attrs.frozen
@@ -252,7 +250,7 @@ class RoomClosed:
     room: str
     ts: int
     server_ts: int
-    type: Literal["room_closed"] = attrs.field(default="room_closed", init=False, repr=False)
+    type: ClassVar[Literal["room_closed"]] = "room_closed"
 
 
 @attrs.frozen
@@ -262,7 +260,7 @@ class Pong:
     payload: Any
     ts: int
     server_ts: int
-    type: Literal["pong"] = attrs.field(default="pong", init=False, repr=False)
+    type: ClassVar[Literal["pong"]] = "pong"
 
 
 @attrs.frozen
@@ -272,7 +270,7 @@ class Error:
     message: str
     ts: int
     server_ts: int
-    type: Literal["error"] = attrs.field(default="error", init=False, repr=False)
+    type: ClassVar[Literal["error"]] = "error"
 
 
 ClientMessage: TypeAlias = (
