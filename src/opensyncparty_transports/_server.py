@@ -1,13 +1,27 @@
 """The WebSocket server: sockets and tasks around one :class:`SessionServer`.
 
 Theory of operation. One anyio task group holds a task per connection and
-one timer task. A connection task runs the HTTP handshake through wsproto
-(``GET /ws`` upgrades, ``GET /health`` answers JSON, anything else gets an
-HTTP error), then a reader and a writer. The reader feeds the socket's bytes
-to wsproto, reassembles messages under the size limit and hands them to the
-core; the writer drains that client's bounded outbound queue to the socket.
-Whatever the core returns is fanned out with non-blocking puts: a client
-whose queue is full is evicted there and then, so nobody waits for it.
+one timer task. A connection task runs the HTTP handshake (wsproto's
+:class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades, ``GET
+/health`` answers JSON, anything else gets an HTTP error), keeps only the
+resulting WebSocket :class:`~wsproto.connection.Connection`, then reads: it
+feeds the socket's bytes to wsproto, reassembles messages under the size
+limit and hands them to the core. Whatever the core returns is fanned out
+without waiting, and a client whose outbound queue is full is evicted there
+and then, so nobody waits for it.
+
+Writing. Most frames never touch a queue or a task: when nothing is queued
+for a client and no write of ours is in progress, the socket's own buffer in
+the backend is empty too (anyio's asyncio stream returns from ``send`` only
+once its transport has drained; trio's ``send_all`` only once all is
+written), so the frame is written straight to the non-blocking socket, in
+order. Only what the kernel does not take, the rest of a frame or whole
+frames behind it, waits in the client's bounded queue, and only then is a
+writer task started; it drains the queue through the stream and ends when
+the queue is empty. Waking a task per recipient per frame cost far more
+than the protocol itself; and an idle client now holds one task, not three.
+The head of the queue may be the tail of a frame already partly on the wire:
+a graceful close sends that tail before the close frame, never drops it.
 
 Every call into the core is synchronous and made from a task of this event
 loop, so the core needs no locks. After each call the timer task is woken if
@@ -23,6 +37,7 @@ import collections
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -30,8 +45,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -43,6 +57,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.frame_protocol import CloseReason, FrameProtocol
+from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
 from opensyncparty_core import Config, Outgoing, SessionServer
@@ -71,56 +86,87 @@ def _new_id() -> str:
 class _Connection:
     """One accepted WebSocket: its wsproto state, socket and outbound queue."""
 
+    __slots__ = (
+        "client_id",
+        "close_code",
+        "close_reason",
+        "lost",
+        "partial",
+        "parts",
+        "peer_close",
+        "queue",
+        "queue_size",
+        "raw_socket",
+        "read_scope",
+        "size",
+        "stream",
+        "write_scope",
+        "writer_active",
+        "writer_done",
+        "writing",
+        "ws",
+    )
+
     def __init__(
         self,
         client_id: str,
-        ws: WSConnection,
-        stream: anyio.abc.ByteStream,
+        ws: Connection,
+        stream: anyio.abc.SocketStream,
         queue_size: int,
     ) -> None:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
-        # Whole WebSocket frames waiting for the writer; never longer than queue_size.
+        self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        # Frames waiting for the writer task; never more than queue_size.
         self.queue: collections.deque[bytes] = collections.deque()
         self.queue_size = queue_size
-        # Set by the writer while it waits for an empty queue to fill.
-        self.wakeup: anyio.Event | None = None
+        # The head of the queue is the unsent tail of a frame partly on the wire.
+        self.partial = False
+        # Set while the writer task is inside a stream write; a write cut short
+        # by cancellation may leave a partial frame, after which no frame can follow.
+        self.writing = False
+        self.writer_active = False
+        self.write_scope: anyio.CancelScope | None = None
+        # Created only when the closing connection task has to wait for the writer.
+        self.writer_done: anyio.Event | None = None
         self.read_scope = anyio.CancelScope()
-        self.write_scope = anyio.CancelScope()
-        # The writer stops after its current write once this is set.
-        self.stopping = False
-        self.writer_done = anyio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
         self.peer_close: CloseConnection | None = None
-        # Set while the writer is inside a socket write; a write cut short by
-        # cancellation leaves a partial frame, after which no close frame can follow.
-        self.writing = False
+        # A direct write failed: the socket is gone, no close frame can be sent.
+        self.lost = False
         # Reassembly of the current incoming message.
         self.parts: list[str] = []
         self.size = 0
 
     def push(self, frame: bytes) -> bool:
-        """Queue ``frame`` without waiting; False if the queue is full."""
-        if len(self.queue) >= self.queue_size:
-            return False
-        self.queue.append(frame)
-        self._wake_writer()
+        """Send or queue ``frame`` without waiting; False if the queue is full.
+
+        Raises :class:`OSError` if the socket is broken. The caller starts the
+        writer task if this left anything queued.
+        """
+        queue = self.queue
+        if queue or self.writer_active or self.writing:
+            # Bytes of ours are still ahead of this frame: it goes behind them.
+            if len(queue) >= self.queue_size:
+                return False
+            queue.append(frame)
+            return True
+        # Nothing of ours is buffered anywhere, so the socket may be written
+        # directly. The descriptor is looked up each time: once the backend has
+        # closed the socket it is -1 (an OSError here), never a reused number.
+        try:
+            sent = os.write(self.raw_socket.fileno(), frame)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        if sent < len(frame):
+            queue.append(frame[sent:] if sent else frame)
+            self.partial = sent > 0
         return True
 
-    def _wake_writer(self) -> None:
-        if self.wakeup is not None:
-            self.wakeup.set()
-            self.wakeup = None
-
-    def stop_writing(self) -> None:
-        """Let the writer finish the write in progress (if any), then end."""
-        self.stopping = True
-        self._wake_writer()
-
     def request_close(self, code: int, reason: str, *, abort_write: bool = False) -> None:
-        """Stop reading; the connection task then stops the writer and sends a close frame.
+        """Stop reading; the connection task then finishes writing and sends a close frame.
 
         ``abort_write`` also cuts short a write in progress (for a peer that is
         not reading, whose writes may never finish); no close frame can follow it.
@@ -129,7 +175,7 @@ class _Connection:
             self.close_code = code
             self.close_reason = reason
         self.read_scope.cancel()
-        if abort_write:
+        if abort_write and self.write_scope is not None:
             self.write_scope.cancel()
 
 
@@ -181,6 +227,8 @@ class WebSocketServer:
         self._handshakes: set[anyio.CancelScope] = set()
         self._stopping = False
         self._accept_scope: anyio.CancelScope | None = None
+        # Writer tasks run here, next to the connection tasks that end them.
+        self._task_group: anyio.abc.TaskGroup | None = None
         self._timer_wakeup = anyio.Event()
         self._armed_deadline: int | None = None
         # Frames outgoing text once per broadcast; the per-client wsproto
@@ -220,6 +268,7 @@ class WebSocketServer:
         )
         self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
         async with anyio.create_task_group() as tg:
+            self._task_group = tg
             timer_scope = anyio.CancelScope()
             tg.start_soon(self._run_timer, timer_scope)
             logger.info("opensyncparty listening on %s", self.url)
@@ -236,6 +285,7 @@ class WebSocketServer:
             for conn in list(self._connections.values()):
                 conn.request_close(CloseReason.GOING_AWAY, "server shutting down")
             timer_scope.cancel()
+        self._task_group = None
         logger.info("stopped")
 
     def stop(self) -> None:
@@ -262,53 +312,56 @@ class WebSocketServer:
 
     async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
-            ws = WSConnection(ConnectionType.SERVER)
-            accepted = False
+            ws: Connection | None = None
             with anyio.CancelScope() as scope:
                 self._handshakes.add(scope)
                 if self._stopping:  # accepted just before stop(): do not start
                     scope.cancel()
                 try:
                     with anyio.move_on_after(self.handshake_timeout):
-                        accepted = await self._handshake(stream, ws)
+                        ws = await self._handshake(stream)
                 finally:
                     self._handshakes.discard(scope)
-            if scope.cancelled_caught or self._stopping or not accepted:
+            if scope.cancelled_caught or self._stopping or ws is None:
                 return
             await self._run_websocket(stream, ws)
 
-    async def _handshake(self, stream: anyio.abc.SocketStream, ws: WSConnection) -> bool:
-        """Read the HTTP request; upgrade it (True) or answer it and return False."""
+    async def _handshake(self, stream: anyio.abc.SocketStream) -> Connection | None:
+        """Read the HTTP request; upgrade it, or answer it and return None.
+
+        Only the WebSocket connection outlives this: the HTTP parser is dropped.
+        """
+        handshake = H11Handshake(ConnectionType.SERVER)
         head = b""
         while True:
             try:
                 data = await stream.receive(_RECEIVE_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError):
-                return False
+                return None
             if len(head) < _MAX_HEAD_BYTES:
                 head += data
             try:
-                ws.receive_data(data)
+                handshake.receive_data(data)
             except RemoteProtocolError as exc:
                 # Not a WebSocket upgrade: a plain HTTP request, or a malformed one.
-                await self._answer_http(stream, ws, head, exc)
-                return False
-            for event in ws.events():
+                await self._answer_http(stream, handshake, head, exc)
+                return None
+            for event in handshake.events():
                 if isinstance(event, Request):
                     path = urlsplit(event.target).path
                     if path == WEBSOCKET_PATH:
-                        await stream.send(ws.send(AcceptConnection()))
-                        return True
+                        await stream.send(handshake.send(AcceptConnection()))
+                        return handshake.connection
                     if path == HEALTH_PATH:
-                        await self._send_response(stream, ws, *self._health())
+                        await self._send_response(stream, handshake, *self._health())
                     else:
-                        await self._send_response(stream, ws, 404, "Not Found\n")
-                    return False
+                        await self._send_response(stream, handshake, 404, "Not Found\n")
+                    return None
 
     async def _answer_http(
         self,
         stream: anyio.abc.SocketStream,
-        ws: WSConnection,
+        ws: H11Handshake,
         head: bytes,
         exc: RemoteProtocolError,
     ) -> None:
@@ -340,7 +393,7 @@ class WebSocketServer:
     @staticmethod
     async def _send_response(
         stream: anyio.abc.SocketStream,
-        ws: WSConnection,
+        ws: H11Handshake,
         status: int,
         body: str,
         headers: list[tuple[bytes, bytes]] | None = None,
@@ -359,27 +412,22 @@ class WebSocketServer:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await stream.send(data)
 
-    async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: WSConnection) -> None:
+    async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: Connection) -> None:
         client_id, out = self.core.connect(self._clock())
         conn = _Connection(client_id, ws, stream, self.queue_size)
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._write_loop, conn)
-                with conn.read_scope:
-                    await self._read_loop(conn)
-                # A write in progress is finished, so the close frame can follow it.
-                conn.stop_writing()
-                with anyio.move_on_after(self.close_timeout):
-                    await conn.writer_done.wait()
-                tg.cancel_scope.cancel()
+            with conn.read_scope:
+                await self._read_loop(conn)
         finally:
-            conn.queue.clear()
             self._deliver(self._forget(conn))
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.close_timeout):
-                await self._close_handshake(conn)
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(self.close_timeout):
+                    await self._finish_writing(conn)
+                    await self._close_handshake(conn)
+                await self._stop_writer(conn)
         logger.info("client %s disconnected (%s)", client_id, conn.close_reason or conn.close_code)
 
     async def _read_loop(self, conn: _Connection) -> None:
@@ -410,7 +458,7 @@ class WebSocketServer:
                             conn.close_code = event.code
                             conn.close_reason = f"closed by peer ({event.code})"
                     return
-                if conn.close_code is not None:
+                if conn.close_code is not None or conn.lost:
                     return
 
     def _on_message_data(self, conn: _Connection, event: TextMessage | BytesMessage) -> None:
@@ -438,33 +486,62 @@ class WebSocketServer:
         else:
             self._deliver(self.core.receive_binary(conn.client_id, now))
 
-    async def _write_loop(self, conn: _Connection) -> None:
-        ws, queue = conn.ws, conn.queue
+    def _start_writer(self, conn: _Connection) -> None:
+        assert self._task_group is not None  # connections exist only while serving
+        conn.writer_active = True
+        conn.write_scope = anyio.CancelScope()
+        self._task_group.start_soon(self._write_loop, conn, conn.write_scope)
+
+    async def _write_loop(self, conn: _Connection, scope: anyio.CancelScope) -> None:
+        """Drain ``conn``'s queue through the stream, then end."""
+        queue = conn.queue
         try:
-            with conn.write_scope:
-                while not conn.stopping:
-                    if not queue:
-                        conn.wakeup = anyio.Event()
-                        await conn.wakeup.wait()
-                        continue
-                    if ws.state is not ConnectionState.OPEN:
-                        return
+            with scope:
+                while queue:
                     # Everything queued goes out in one write.
-                    data = b"".join(queue)
+                    data = queue[0] if len(queue) == 1 else b"".join(queue)
                     queue.clear()
+                    conn.partial = False
                     conn.writing = True
                     await conn.stream.send(data)
                     conn.writing = False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close_reason = conn.close_reason or "connection lost"
             conn.read_scope.cancel()
+        except Exception:
+            # It runs in the server's task group: one client's failure must not end it.
+            logger.exception("writer of client %s failed", conn.client_id)
+            conn.read_scope.cancel()
         finally:
-            conn.writer_done.set()
+            conn.writer_active = False
+            if conn.writer_done is not None:
+                conn.writer_done.set()
+
+    async def _finish_writing(self, conn: _Connection) -> None:
+        """Drop queued frames but the tail of a partly sent one; wait for the writer."""
+        queue = conn.queue
+        if conn.partial:
+            while len(queue) > 1:
+                queue.pop()
+        else:
+            queue.clear()
+        if conn.writer_active:
+            conn.writer_done = anyio.Event()
+            await conn.writer_done.wait()
+
+    async def _stop_writer(self, conn: _Connection) -> None:
+        """Cut short a writer still running, so it is gone before the stream closes."""
+        if conn.writer_active and conn.write_scope is not None:
+            conn.write_scope.cancel()
+            if conn.writer_done is None:
+                conn.writer_done = anyio.Event()
+            with anyio.move_on_after(self.close_timeout):
+                await conn.writer_done.wait()
 
     async def _close_handshake(self, conn: _Connection) -> None:
         """Send or answer the close frame, then wait briefly for the peer's."""
         ws, stream = conn.ws, conn.stream
-        if conn.writing:
+        if conn.writing or conn.lost:
             return
         try:
             if ws.state is ConnectionState.REMOTE_CLOSING and conn.peer_close is not None:
@@ -495,8 +572,20 @@ class WebSocketServer:
         return self.core.disconnect(conn.client_id, self._clock())
 
     def _enqueue(self, conn: _Connection, frame: bytes) -> list[Outgoing]:
-        """Queue ``frame`` for ``conn`` without waiting; evict ``conn`` if its queue is full."""
-        if not conn.push(frame):
+        """Send ``frame`` to ``conn`` without waiting; evict ``conn`` if its queue is full.
+
+        Returns what the core has to say about ``conn`` leaving, if it did.
+        """
+        try:
+            accepted = conn.push(frame)
+        except OSError as exc:
+            # As if the writer's send had failed, but the core hears of it now.
+            logger.debug("client %s: write failed: %r", conn.client_id, exc)
+            conn.lost = True
+            conn.close_reason = conn.close_reason or "connection lost"
+            conn.read_scope.cancel()
+            return self._forget(conn)
+        if not accepted:
             self.evictions += 1
             logger.warning(
                 "client %s evicted: outbound queue full (%d messages)",
@@ -507,8 +596,12 @@ class WebSocketServer:
                 CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
             )
             return self._forget(conn)
-        if len(conn.queue) > self.peak_queue_length:
-            self.peak_queue_length = len(conn.queue)
+        queued = len(conn.queue)
+        if queued:
+            if queued > self.peak_queue_length:
+                self.peak_queue_length = queued
+            if not conn.writer_active:
+                self._start_writer(conn)
         return []
 
     def _deliver(self, out: list[Outgoing]) -> None:
