@@ -17,11 +17,12 @@ once its transport has drained; trio's ``send_all`` only once all is
 written), so the frame is written straight to the non-blocking socket, in
 order. Only what the kernel does not take, the rest of a frame or whole
 frames behind it, waits in the client's bounded queue, and only then is a
-writer task started; it drains the queue through the stream and ends when
-the queue is empty. Waking a task per recipient per frame cost far more
-than the protocol itself; and an idle client now holds one task, not three.
-The head of the queue may be the tail of a frame already partly on the wire:
-a graceful close sends that tail before the close frame, never drops it.
+writer task started (in the server's task group); it drains the queue
+through the stream and ends when the queue is empty. Waking a writer task
+per recipient per frame cost far more than the protocol itself, and an idle
+client now holds one task and no task group of its own. The head of the
+queue may be the tail of a frame already partly on the wire: a graceful
+close sends that tail before the close frame, never drops it.
 
 Every call into the core is synchronous and made from a task of this event
 loop, so the core needs no locks. After each call the timer task is woken if
