@@ -19,7 +19,7 @@ import anyio.abc
 import attrs
 import pytest
 from wsproto import WSConnection
-from wsproto.events import CloseConnection, TextMessage
+from wsproto.events import CloseConnection, Event, Ping, Pong, TextMessage
 
 from opensyncparty_core import (
     ClientLeft,
@@ -244,3 +244,41 @@ async def test_broken_pipe_on_a_direct_write_disconnects_only_that_client() -> N
             assert len(server.core.client_ids) == 2
             await host.send(update(room, 2))
             assert (await receive_until(reader, StateUpdate)).position == 2
+
+
+@contextmanager
+def half_written_once(marker: bytes) -> Iterator[None]:
+    """``os.write`` takes only half of the first data holding ``marker``, as a full socket may."""
+    real_write = os.write
+    cut = False
+
+    def write(fd: int, data: bytes) -> int:
+        nonlocal cut
+        if not cut and marker in data:
+            cut = True
+            return real_write(fd, data[: len(data) // 2])
+        return real_write(fd, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "write", write)
+        yield
+    assert cut, "the marked frame was never written directly"
+
+
+async def test_close_right_after_a_half_written_frame_sends_its_rest_first() -> None:
+    marker = b"half-marker"
+    with anyio.fail_after(TIMEOUT):
+        async with running_server() as server:
+            stream, ws = await raw_websocket(server.port)
+            async with stream:
+                with half_written_once(marker):
+                    # One read on the server: the pong is cut short, then the close comes in.
+                    close = CloseConnection(code=1000, reason="bye")
+                    await stream.send(ws.send(Ping(payload=marker)) + ws.send(close))
+                    events: list[Event] = []
+                    while not any(isinstance(e, CloseConnection) for e in events):
+                        ws.receive_data(await stream.receive())
+                        events.extend(e for e in ws.events() if not isinstance(e, TextMessage))
+                assert [type(e) for e in events] == [Pong, CloseConnection]
+                assert isinstance(events[0], Pong)
+                assert events[0].payload == marker
