@@ -271,10 +271,15 @@ class SyncClient:
 
     def __init__(self, config: SyncConfig | None = None, clock: ClockModel | None = None) -> None:
         self.config: SyncConfig = config if config is not None else SyncConfig()
+        """The behaviour in force."""
         self.clock: ClockModel = clock if clock is not None else ClockEstimator()
+        """The server clock estimate, fed with every ``pong``."""
         self.client_id: str | None = None
+        """This client's id, from ``client_hello``."""
         self.room_id: str | None = None
+        """The room this client is in, from ``room_state``; ``None`` outside a room."""
         self.host_id: str | None = None
+        """The host of that room."""
         self._crude_offset: float | None = None
         self._pings: dict[int, float] = {}
         self._next_ping: float | None = None
