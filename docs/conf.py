@@ -92,6 +92,8 @@ def _resolve_private_name(
     )
 
 
+# Sphinx 9 leaves an alias inside a generic (``list[SyncOutput]``) as its repr.
+_ALIAS_REPR = re.compile(r"TypeAliasForwardRef\('([\w.]+)'\)")
 _OBJECT_REPR = re.compile(r"<(?:function (\w+)|[\w.]+\._IgnoredTaskStatus object)[^>]*>")
 
 
@@ -104,9 +106,13 @@ def _readable_defaults(
     signature: str | None,
     return_annotation: str | None,
 ) -> tuple[str | None, str | None]:
-    """Show ``clock=wall_clock_ms`` rather than ``clock=<function wall_clock_ms at 0x...>``."""
+    """Show ``clock=wall_clock_ms`` rather than ``clock=<function wall_clock_ms at 0x...>``,
+    and ``list[SyncOutput]`` rather than the alias's repr."""
     if signature is not None:
         signature = _OBJECT_REPR.sub(lambda m: m[1] or "TASK_STATUS_IGNORED", signature)
+        signature = _ALIAS_REPR.sub(r"\1", signature)
+    if return_annotation is not None:
+        return_annotation = _ALIAS_REPR.sub(r"\1", return_annotation)
     return signature, return_annotation
 
 
@@ -124,5 +130,8 @@ autodoc_type_aliases = {
         "Message",
         "PlayerAction",
         "PlayState",
+        "DropReason",
+        "PlayerCommand",
+        "SyncOutput",
     )
 }
