@@ -150,6 +150,7 @@ class ClockEstimator:
 
     def __init__(self, config: ClockConfig | None = None) -> None:
         self.config: ClockConfig = config if config is not None else ClockConfig()
+        """The estimator's parameters."""
         self._samples: collections.deque[ClockSample] = collections.deque(maxlen=self.config.window)
         self._count = 0
         self._interval = self.config.burst_interval_ms
@@ -164,6 +165,10 @@ class ClockEstimator:
         return tuple(self._samples)
 
     def add(self, sample: ClockSample) -> None:
+        """Take one ping/pong exchange into account, and set the next ping interval.
+
+        A sample with a negative round trip (the local clock stepped back) is ignored.
+        """
         if sample.rtt < 0:
             return  # a clock that stepped back between ping and pong: meaningless
         before = self.offset(sample.received)
@@ -183,9 +188,12 @@ class ClockEstimator:
             self._interval = config.min_interval_ms
 
     def ping_interval(self) -> float:
+        """Milliseconds to wait before the next ping (short during the first burst,
+        growing while new samples agree with the estimate)."""
         return self._interval
 
     def best_rtt(self) -> float | None:
+        """The smallest round trip among the kept samples, or ``None``."""
         return min((s.rtt for s in self._samples), default=None)
 
     def used(self, now: float) -> list[ClockSample]:
@@ -203,6 +211,8 @@ class ClockEstimator:
         return [s for s in ranked if score(s) <= limit]
 
     def offset(self, now: float) -> float | None:
+        """Estimated server clock minus local clock (ms) at ``now``: the mean of the
+        :meth:`used` samples carried forward with the skew; ``None`` without samples."""
         used = self.used(now)
         if not used:
             return None
