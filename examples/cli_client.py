@@ -46,6 +46,8 @@ class Session:
     def __init__(self) -> None:
         self.room: str | None = None
         self.rooms: list[str] = []
+        # The server greets with a room_list; "join" needs it before it can pick a room.
+        self.greeted = anyio.Event()
 
     def command(self, line: str) -> ClientMessage:
         """The message for one command line (ValueError if it makes no sense)."""
@@ -82,6 +84,7 @@ class Session:
             self.room = None
         elif isinstance(message, RoomList):
             self.rooms = [room.id for room in message.rooms]
+            self.greeted.set()
 
 
 async def print_incoming(client: ClientConnection, session: Session) -> None:
@@ -98,6 +101,8 @@ async def run(url: str, commands: list[str], pause: float) -> None:
     session = Session()
     async with connect(url) as client, anyio.create_task_group() as tg:
         tg.start_soon(print_incoming, client, session)
+        with anyio.fail_after(10):
+            await session.greeted.wait()
         scripted = bool(commands)
         while True:
             if scripted:
