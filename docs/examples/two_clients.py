@@ -32,7 +32,7 @@ async def main(url: str) -> PlayerEvent:
     async with connect(url) as host, connect(url) as guest:
         await host.send(CreateRoom(name="Quickstart", media_id="demo"))
         room = await next_of(host, RoomState)
-        print(f"host created room {room.room}")  # noqa: T201
+        print(f"host created room {room.room}")
 
         await guest.send(JoinRoom(room=room.room))
         await next_of(guest, RoomState)
@@ -42,7 +42,7 @@ async def main(url: str) -> PlayerEvent:
         for name, conn in (("host", host), ("guest", guest)):
             play = await next_of(conn, PlayerEvent)
             when = play.target_server_ts
-            print(f"{name}: play from {play.position} s at server time {when}")  # noqa: T201
+            print(f"{name}: play from {play.position} s at server time {when}")
         return play
 
 

@@ -8,6 +8,8 @@ are the codec.
 Nothing here does I/O, reads a clock or makes a random id.
 """
 
+from importlib.metadata import version as _version
+
 from ._clock_sync import ClockConfig, ClockEstimator, ClockModel, ClockSample
 from ._config import Config
 from ._errors import LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
@@ -53,7 +55,7 @@ from ._sync_client import (
     SyncOutput,
 )
 
-__version__ = "0.1.0"
+__version__: str = _version("opensyncparty-core")
 
 __all__ = [
     "ClientHello",
