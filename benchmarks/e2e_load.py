@@ -615,9 +615,7 @@ async def run_load(args: argparse.Namespace, server: ServerProcess) -> dict[str,
     _print_windows([window])
     targets = {"p99_ms_below_20": window.p99_ms < 20.0}
     print(f"target p99 < 20 ms: {'met' if targets['p99_ms_below_20'] else 'MISSED'}")
-    for room in rooms:
-        for client in (room.host, *room.guests):
-            client.close()
+    _close_all(rooms)
     return {
         "mode": "load",
         "rooms": args.rooms,
@@ -630,6 +628,12 @@ async def run_load(args: argparse.Namespace, server: ServerProcess) -> dict[str,
         "latency_histogram_ms": _histogram(latencies),
         "worst_latency_per_100ms": timeline,
     }
+
+
+def _close_all(rooms: Sequence[Room]) -> None:
+    for room in rooms:
+        for client in (room.host, *room.guests):
+            client.close()
 
 
 def ramp_rates(first: float, step: float, limit: float) -> list[float]:
@@ -673,9 +677,7 @@ async def run_ramp(args: argparse.Namespace, server: ServerProcess) -> dict[str,
         print(f"p99 never passed {RAMP_LIMIT_MS:.0f} ms up to {MAX_SEEK_RATE:.0f} seeks/s per host")
     target = best >= 50_000
     print(f"target >= 50,000 frames/s at p99 <= 100 ms: {'met' if target else 'MISSED'}")
-    for room in rooms:
-        for client in (room.host, *room.guests):
-            client.close()
+    _close_all(rooms)
     return {
         "mode": "ramp",
         "rooms": args.rooms,
