@@ -19,6 +19,11 @@ def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ValueError(f"Config.{attribute.name} must be >= 0, got {value!r}")
 
 
+def _non_empty_ints(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not value or not all(type(v) is int for v in value):
+        raise ValueError(f"Config.{attribute.name} must be a non-empty tuple of int, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     """Timings (milliseconds, except where the name says seconds) and limits.
@@ -74,3 +79,13 @@ class Config:
     max_message_bytes: int = attrs.field(default=65_536, validator=_positive)
     """Largest text frame (bytes, after reassembly). Enforced by the transport,
     which closes the connection with code 1009 and reports a disconnect."""
+
+    max_user_name_length: int = attrs.field(default=100, validator=_positive)
+    """Display names (from ``auth``: a token's ``name`` claim or ``user_name``) are
+    cut to this many code points."""
+
+    protocol_versions: tuple[int, ...] = attrs.field(
+        default=(1,), converter=tuple, validator=_non_empty_ints
+    )
+    """``protocol_version`` values an ``auth`` message may name; any other gets an
+    ``error``. A client that names none speaks the original protocol."""

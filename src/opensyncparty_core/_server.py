@@ -27,9 +27,20 @@ from typing import Any, NoReturn
 
 import attrs
 
+from ._auth import (
+    AUTH_FAILED,
+    AUTH_REQUIRED,
+    InvalidToken,
+    TokenVerifier,
+    check_protocol_version,
+    clean_user_name,
+    identity_from_claims,
+)
 from ._config import Config
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._messages import (
+    Auth,
+    AuthSuccess,
     ClientHello,
     ClientLeft,
     ClientMessage,
@@ -57,7 +68,7 @@ from ._messages import (
 )
 from ._rules import check_position, clean_room_name, state_update_drop_reason
 
-__all__ = ["Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
+__all__ = ["ClientSnapshot", "Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
 
 RATE_LIMIT_MESSAGE = "Rate limit exceeded"
 BINARY_MESSAGE = "Binary messages are not supported"
@@ -109,6 +120,23 @@ class RoomSnapshot:
     """``None`` until the first host command (the specification's 0, "never")."""
 
 
+@attrs.frozen
+class ClientSnapshot:
+    """A read-only copy of what the server knows about one connected client."""
+
+    id: str
+    room: str | None
+    """The id of the room the client is in, if any."""
+    user_id: str | None
+    """From a verified token's ``sub`` claim, or as the client gave it with
+    ``user_name`` when authentication is off; ``None`` until then."""
+    user_name: str | None
+    """Display name: a verified token's ``name`` claim, or the ``user_name`` of an
+    ``auth`` message when authentication is off; ``None`` until then."""
+    authenticated: bool
+    """True once an ``auth`` with a token succeeded."""
+
+
 @attrs.define(eq=False)
 class _Room:
     id: str
@@ -143,6 +171,9 @@ class _Client:
     refilled_at: int
     room: _Room | None = None
     rate_error_at: int | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    authenticated: bool = False
 
 
 def _refuse(message: str) -> NoReturn:
@@ -156,6 +187,9 @@ class SessionServer:
         call; used for clients and rooms. Inject ``lambda: str(uuid.uuid4())``
         in production and a deterministic source in tests.
     :param config: timings and limits; the specification's defaults if omitted.
+    :param token_verifier: turns on authentication: ``create_room`` and
+        ``join_room`` are refused until the client's ``auth`` token passes it.
+        ``None`` (the default) serves everyone, as the original server did.
 
     Every method that takes ``now`` (milliseconds since the epoch) returns the
     messages to send, in order. Deliver each :class:`Outgoing` to its recipients
@@ -164,10 +198,20 @@ class SessionServer:
     anything a remote client sends is answered on the wire instead.
     """
 
-    def __init__(self, *, id_source: Callable[[], str], config: Config | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        id_source: Callable[[], str],
+        config: Config | None = None,
+        token_verifier: TokenVerifier | None = None,
+    ) -> None:
         self.config: Config = config if config is not None else Config()
         """The timings and limits in force (a frozen :class:`Config`)."""
         self._id_source = id_source
+        self._token_verifier = token_verifier
+        self.received_by_type: dict[str, int] = {}
+        """Messages received so far, by ``type``; ``"invalid"`` for text that did not
+        decode, ``"binary"`` for binary frames, ``"rate_limited"`` for dropped ones."""
         self._clients: dict[str, _Client] = {}
         self._rooms: dict[str, _Room] = {}
         # (deadline, sequence, room id, pending play); stale entries are skipped lazily.
@@ -182,6 +226,7 @@ class SessionServer:
             CreateRoom: self._on_create_room,
             LeaveRoom: self._on_leave_room,
             ListRooms: self._on_list_rooms,
+            Auth: self._on_auth,
         }
 
     # ------------------------------------------------------------------
@@ -205,6 +250,11 @@ class SessionServer:
             return self._rate_limited(client, now)
         try:
             message: ClientMessage = decode_client_message(text)
+        except RemoteProtocolError as exc:
+            self._count("invalid")
+            return [self._error(client_id, str(exc), now)]
+        self._count(message.type)
+        try:
             return self._handlers[type(message)](client, message, now)
         except RemoteProtocolError as exc:
             return [self._error(client_id, str(exc), now)]
@@ -214,6 +264,7 @@ class SessionServer:
         client = self._client(client_id)
         if not self._admit(client, now):
             return self._rate_limited(client, now)
+        self._count("binary")
         return [self._error(client_id, BINARY_MESSAGE, now)]
 
     def disconnect(self, client_id: str, now: int) -> list[Outgoing]:
@@ -262,6 +313,22 @@ class SessionServer:
         """Existing rooms, in creation order."""
         return tuple(self._rooms)
 
+    def client(self, client_id: str) -> ClientSnapshot:
+        """A snapshot of client ``client_id``. Raises :class:`LocalProtocolError` if unknown."""
+        c = self._client(client_id)
+        return ClientSnapshot(
+            id=c.id,
+            room=None if c.room is None else c.room.id,
+            user_id=c.user_id,
+            user_name=c.user_name,
+            authenticated=c.authenticated,
+        )
+
+    @property
+    def auth_required(self) -> bool:
+        """True when a token verifier was given: rooms need a successful ``auth``."""
+        return self._token_verifier is not None
+
     def room_of(self, client_id: str) -> str | None:
         """The id of the room ``client_id`` is in, or ``None``."""
         room = self._client(client_id).room
@@ -294,7 +361,35 @@ class SessionServer:
     def _on_ping(self, client: _Client, msg: Ping, now: int) -> list[Outgoing]:
         return [self._out((client.id,), Pong(payload=msg.payload, ts=now, server_ts=now))]
 
+    def _on_auth(self, client: _Client, msg: Auth, now: int) -> list[Outgoing]:
+        config = self.config
+        check_protocol_version(msg.protocol_version, config)
+        verifier = self._token_verifier
+        if msg.token is None:
+            if verifier is not None:
+                _refuse(AUTH_REQUIRED)
+            # Auth off: a display name only, as upstream; no answer, as upstream.
+            name = None if msg.user_name is None else clean_user_name(msg.user_name, config)
+            if name is not None:
+                client.user_name = name
+                if msg.user_id is not None:
+                    client.user_id = msg.user_id
+            return []
+        if verifier is None:
+            # Auth off: upstream answers a token with the anonymous identity.
+            user_id, user_name = "anonymous", "Anonymous"
+        else:
+            try:
+                user_id, user_name = identity_from_claims(verifier(msg.token, now), config)
+            except InvalidToken:
+                _refuse(AUTH_FAILED)
+        client.user_id, client.user_name, client.authenticated = user_id, user_name, True
+        me = (client.id,)
+        success = AuthSuccess(client=client.id, user_name=user_name, ts=now, server_ts=now)
+        return [self._out(me, success), self._out(me, self._room_list(now))]
+
     def _on_create_room(self, client: _Client, msg: CreateRoom, now: int) -> list[Outgoing]:
+        self._require_auth(client)
         config = self.config
         start_pos = check_position(msg.start_pos, "payload.start_pos", config)
         name = clean_room_name(msg.name, config)
@@ -322,6 +417,7 @@ class SessionServer:
         return out
 
     def _on_join_room(self, client: _Client, msg: JoinRoom, now: int) -> list[Outgoing]:
+        self._require_auth(client)
         room = self._rooms.get(msg.room)
         if room is None:
             _refuse(f"Room '{msg.room}' not found")
@@ -466,6 +562,14 @@ class SessionServer:
         )
         out.append(self._out(room.everyone, play))
 
+    def _require_auth(self, client: _Client) -> None:
+        if self._token_verifier is not None and not client.authenticated:
+            _refuse(AUTH_REQUIRED)
+
+    def _count(self, kind: str) -> None:
+        counts = self.received_by_type
+        counts[kind] = counts.get(kind, 0) + 1
+
     def _member_room(self, client: _Client, room_id: str) -> _Room:
         room = client.room
         if room is None or room.id != room_id:
@@ -494,6 +598,7 @@ class SessionServer:
         return False
 
     def _rate_limited(self, client: _Client, now: int) -> list[Outgoing]:
+        self._count("rate_limited")
         last = client.rate_error_at
         if last is not None and 0 <= now - last < self.config.rate_limit_error_interval_ms:
             return []
