@@ -39,13 +39,15 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSStream
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     AcceptConnection,
@@ -61,7 +63,10 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
-from opensyncparty_core import Config, Outgoing, SessionServer
+from opensyncparty_core import Config, Outgoing, SessionServer, TokenVerifier
+
+from ._metrics import METRICS_PATH, ServerStats, registry_for, render, serve_metrics_connection
+from ._origin import normalize_origin, origin_allowed
 
 __all__ = ["WebSocketServer", "wall_clock_ms"]
 
@@ -112,13 +117,18 @@ class _Connection:
         self,
         client_id: str,
         ws: Connection,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         queue_size: int,
     ) -> None:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
-        self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        # None under TLS: bytes must go through the TLS stream, never straight to the socket.
+        self.raw_socket = (
+            None
+            if isinstance(stream, TLSStream)
+            else stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        )
         # Frames waiting for the writer task; never more than queue_size.
         self.queue: collections.deque[bytes] = collections.deque()
         self.queue_size = queue_size
@@ -148,7 +158,7 @@ class _Connection:
         writer task if this left anything queued.
         """
         queue = self.queue
-        if queue or self.writer_active or self.writing:
+        if queue or self.writer_active or self.writing or self.raw_socket is None:
             # Bytes of ours are still ahead of this frame: it goes behind them.
             if len(queue) >= self.queue_size:
                 return False
@@ -195,6 +205,17 @@ class WebSocketServer:
         HTTP request.
     :param close_timeout: seconds the closing handshake may take before the
         socket is closed regardless.
+    :param token_verifier: turns on authentication (see
+        :class:`~opensyncparty_core.SessionServer`); :class:`JwtVerifier` checks
+        upstream's JWTs.
+    :param allowed_origins: origins (``https://jf.example``) whose pages may
+        connect; an upgrade with another or no ``Origin`` gets HTTP 403.
+        ``None`` allows every origin (a warning is logged at startup).
+    :param ssl_context: serve ``wss://`` (TLS) with this server-side context.
+    :param metrics: serve ``GET /metrics`` (Prometheus text format).
+    :param metrics_host: with ``metrics_port``, serve ``/metrics`` on that
+        separate address only (for example ``127.0.0.1``), not on the public port.
+    :param metrics_port: the separate metrics port; ``0`` picks a free one.
 
     Run it with ``await server.serve()`` in a task group and end it with
     :meth:`stop`; :func:`serve_until_signal` does both for a process.
@@ -211,11 +232,17 @@ class WebSocketServer:
         id_source: Callable[[], str] = _new_id,
         handshake_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        token_verifier: TokenVerifier | None = None,
+        allowed_origins: Iterable[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        metrics: bool = True,
+        metrics_host: str | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size!r}")
         self.host = host
-        self.core = SessionServer(id_source=id_source, config=config)
+        self.core = SessionServer(id_source=id_source, config=config, token_verifier=token_verifier)
         """The protocol state machine. Read its views (``client_ids``, ``room(...)``)
         freely; its event methods belong to this server."""
         self.queue_size = queue_size
@@ -239,6 +266,20 @@ class WebSocketServer:
         """Clients disconnected so far because their outbound queue was full."""
         self.peak_queue_length = 0
         """Longest outbound queue any client has had (never above ``queue_size``)."""
+        self.allowed_origins = (
+            None
+            if allowed_origins is None
+            else frozenset(normalize_origin(o) for o in allowed_origins)
+        )
+        self.ssl_context = ssl_context
+        self.metrics = metrics
+        if (metrics_host is None) != (metrics_port is None):
+            raise ValueError("metrics_host and metrics_port go together")
+        self._metrics_address = None if metrics_port is None else (metrics_host, metrics_port)
+        self._metrics_port: int | None = None
+        self.stats = ServerStats()
+        """What the server counted so far (what ``/metrics`` reports)."""
+        self._registry = registry_for(self)
 
     # ------------------------------------------------------------------
     # Public API
@@ -253,9 +294,22 @@ class WebSocketServer:
 
     @property
     def url(self) -> str:
-        """``ws://host:port/ws`` for the bound port."""
+        """``ws://host:port/ws`` (``wss://`` with TLS) for the bound port."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}{WEBSOCKET_PATH}"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://{host}:{self.port}{WEBSOCKET_PATH}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound port of the separate metrics listener, if there is one."""
+        return self._metrics_port
+
+    @property
+    def metrics_view(self) -> tuple[int, int, int, Mapping[str, int]]:
+        """Clients, rooms, bytes in outbound queues, messages received by type: for a scrape."""
+        queued = sum(len(f) for c in self._connections.values() for f in c.queue)
+        core = self.core
+        return len(core.client_ids), len(core.room_ids), queued, core.received_by_type
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
@@ -268,11 +322,15 @@ class WebSocketServer:
             local_host=self.host, local_port=self._requested_port
         )
         self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        metrics_listener = await self._metrics_listener()
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             timer_scope = anyio.CancelScope()
             tg.start_soon(self._run_timer, timer_scope)
+            if metrics_listener is not None:
+                tg.start_soon(self._serve_metrics, metrics_listener, timer_scope)
             logger.info("opensyncparty listening on %s", self.url)
+            self._log_access_policy()
             task_status.started(self._port)
             async with listener:
                 with anyio.CancelScope() as accept_scope:
@@ -299,19 +357,82 @@ class WebSocketServer:
             self._accept_scope.cancel()
 
     # ------------------------------------------------------------------
+    # Access policy and metrics listener
+    # ------------------------------------------------------------------
+
+    def _log_access_policy(self) -> None:
+        if self.allowed_origins is None:
+            logger.warning("no Origin allow-list: web pages from any origin may connect")
+        else:
+            logger.info("allowed origins: %s", ", ".join(sorted(self.allowed_origins)))
+        logger.info("authentication %s", "required" if self.core.auth_required else "off")
+        if self.metrics and self._metrics_port is not None:
+            logger.info("metrics on port %d%s", self._metrics_port, METRICS_PATH)
+
+    async def _metrics_listener(self) -> anyio.abc.Listener[anyio.abc.SocketStream] | None:
+        if not self.metrics or self._metrics_address is None:
+            return None
+        host, port = self._metrics_address
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        self._metrics_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        return listener
+
+    async def _serve_metrics(
+        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], scope: anyio.CancelScope
+    ) -> None:
+        async def handle(stream: anyio.abc.SocketStream) -> None:
+            await serve_metrics_connection(stream, self._metrics_body, self.handshake_timeout)
+
+        with scope:
+            async with listener:
+                await listener.serve(handle)
+
+    def _metrics_body(self) -> tuple[bytes, bytes]:
+        return render(self._registry)
+
+    def _origin_refused(self, request: Request, stream: anyio.abc.ByteStream) -> bool:
+        allowed, origin = origin_allowed(request.extra_headers, self.allowed_origins)
+        if not allowed:
+            self.stats.rejected("origin")
+            logger.info("refused a WebSocket from %s: Origin %r not allowed", _peer(stream), origin)
+        return not allowed
+
+    async def _start_tls(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
+        """The TLS handshake, within the handshake timeout; ``None`` if it fails."""
+        assert self.ssl_context is not None
+        with anyio.move_on_after(self.handshake_timeout):
+            try:
+                return await TLSStream.wrap(
+                    stream,
+                    server_side=True,
+                    ssl_context=self.ssl_context,
+                    standard_compatible=False,
+                )
+            except (ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
+                logger.debug("TLS handshake with %s failed: %r", _peer(stream), exc)
+        self.stats.rejected("tls")
+        await anyio.aclose_forcefully(stream)
+        return None
+
+    # ------------------------------------------------------------------
     # Connections
     # ------------------------------------------------------------------
 
     async def _handle_stream(self, stream: anyio.abc.SocketStream) -> None:
         # One connection's failure must never end the task group that serves the others.
         try:
-            await self._serve_connection(stream)
+            if self.ssl_context is None:
+                await self._serve_connection(stream)
+            else:
+                tls_stream = await self._start_tls(stream)
+                if tls_stream is not None:
+                    await self._serve_connection(tls_stream)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             logger.debug("connection lost: %r", exc)
         except Exception:
             logger.exception("connection handler failed")
 
-    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
+    async def _serve_connection(self, stream: anyio.abc.ByteStream) -> None:
         async with stream:
             ws: Connection | None = None
             with anyio.CancelScope() as scope:
@@ -327,7 +448,7 @@ class WebSocketServer:
                 return
             await self._run_websocket(stream, ws)
 
-    async def _handshake(self, stream: anyio.abc.SocketStream) -> Connection | None:
+    async def _handshake(self, stream: anyio.abc.ByteStream) -> Connection | None:
         """Read the HTTP request; upgrade it, or answer it and return None.
 
         Only the WebSocket connection outlives this: the HTTP parser is dropped.
@@ -351,26 +472,31 @@ class WebSocketServer:
                 if isinstance(event, Request):
                     path = urlsplit(event.target).path
                     if path == WEBSOCKET_PATH:
+                        if self._origin_refused(event, stream):
+                            await self._send_response(stream, handshake, 403, "Forbidden\n")
+                            return None
                         await stream.send(handshake.send(AcceptConnection()))
                         return handshake.connection
-                    if path == HEALTH_PATH:
-                        await self._send_response(stream, handshake, *self._health())
+                    resource = self._resource(path)
+                    if resource is not None:
+                        await self._send_response(stream, handshake, *resource())
                     else:
                         await self._send_response(stream, handshake, 404, "Not Found\n")
                     return None
 
     async def _answer_http(
         self,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         ws: H11Handshake,
         head: bytes,
         exc: RemoteProtocolError,
     ) -> None:
         method, path = _request_line(head)
         hint = exc.event_hint
-        if path == HEALTH_PATH and method == "GET":
-            await self._send_response(stream, ws, *self._health())
-        elif path == HEALTH_PATH:
+        resource = self._resource(path)
+        if resource is not None and method == "GET":
+            await self._send_response(stream, ws, *resource())
+        elif resource is not None:
             allow = [(b"allow", b"GET")]
             await self._send_response(stream, ws, 405, "Method Not Allowed\n", allow)
         elif path == WEBSOCKET_PATH or path is None or not isinstance(hint, RejectConnection):
@@ -380,6 +506,20 @@ class WebSocketServer:
             await self._send_response(stream, ws, status, f"{exc}\n", headers)
         else:
             await self._send_response(stream, ws, 404, "Not Found\n")
+
+    def _resource(
+        self, path: str | None
+    ) -> Callable[[], tuple[int, str | bytes, list[tuple[bytes, bytes]], bytes]] | None:
+        """The plain-HTTP resource at ``path`` on the public port, if any."""
+        if path == HEALTH_PATH:
+            return self._health
+        if path == METRICS_PATH and self.metrics and self._metrics_address is None:
+            return self._metrics
+        return None
+
+    def _metrics(self) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        body, content_type = self._metrics_body()
+        return 200, body, [], content_type
 
     def _health(self) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
         body = json.dumps(
@@ -393,15 +533,15 @@ class WebSocketServer:
 
     @staticmethod
     async def _send_response(
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         ws: H11Handshake,
         status: int,
-        body: str,
+        body: str | bytes,
         headers: list[tuple[bytes, bytes]] | None = None,
         content_type: bytes = b"text/plain; charset=utf-8",
     ) -> None:
         """Answer with an HTTP response through wsproto's rejection events, then close."""
-        payload = body.encode()
+        payload = body.encode() if isinstance(body, str) else body
         all_headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(payload)).encode()),
@@ -413,7 +553,7 @@ class WebSocketServer:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await stream.send(data)
 
-    async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: Connection) -> None:
+    async def _run_websocket(self, stream: anyio.abc.ByteStream, ws: Connection) -> None:
         client_id, out = self.core.connect(self._clock())
         conn = _Connection(client_id, ws, stream, self.queue_size)
         self._connections[client_id] = conn
@@ -607,10 +747,13 @@ class WebSocketServer:
 
     def _deliver(self, out: list[Outgoing]) -> None:
         """Fan out the core's messages; evictions add their own messages at the end."""
+        started = time.perf_counter()
+        stats = self.stats
         pending = collections.deque(out)
         connections = self._connections
         while pending:
             outgoing = pending.popleft()
+            stats.sent(outgoing.text, len(outgoing.recipients))
             # Server frames are unmasked, so one frame serves every recipient.
             frame: bytes | None = None
             for recipient in outgoing.recipients:
@@ -619,6 +762,8 @@ class WebSocketServer:
                     if frame is None:
                         frame = bytes(self._framer.send_data(outgoing.text, fin=True))
                     pending.extend(self._enqueue(conn, frame))
+        if out:
+            stats.fanout(time.perf_counter() - started)
         deadline = self.core.next_deadline()
         if deadline is not None and (
             self._armed_deadline is None or deadline < self._armed_deadline
@@ -660,7 +805,7 @@ def _request_line(head: bytes) -> tuple[str | None, str | None]:
     return method, path
 
 
-def _peer(stream: anyio.abc.SocketStream) -> str:
+def _peer(stream: anyio.abc.ByteStream) -> str:
     address = stream.extra(anyio.abc.SocketAttribute.remote_address, "?")
     if isinstance(address, tuple):
         return f"{address[0]}:{address[1]}"
