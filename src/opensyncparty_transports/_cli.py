@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import os
 import signal
+import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import anyio
 
+from ._extras import missing_message
 from ._server import WebSocketServer
+from ._settings import LOG_LEVELS, SettingsError, add_arguments, resolve, server_options
 
 __all__ = ["main", "serve_until_signal"]
 
@@ -35,19 +41,24 @@ async def serve_until_signal(server: WebSocketServer) -> None:
             tg.cancel_scope.cancel()
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage dump: the message names the flag.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``opensyncparty-server``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="opensyncparty-server", description="Run an OpenSyncParty session server."
     )
-    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=3000, help="TCP port (default 3000)")
+    parser.add_argument("--host", help="address to bind (env HOST; default 0.0.0.0)")
+    parser.add_argument("--port", help="TCP port (env PORT; default 3000)")
     parser.add_argument(
         "--log-level",
-        default="INFO",
         type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="logging level (default INFO)",
+        choices=LOG_LEVELS,
+        help="logging level (env LOG_LEVEL; default INFO)",
     )
     parser.add_argument(
         "--backend", default="asyncio", choices=["asyncio", "trio"], help="default asyncio"
@@ -58,16 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=256,
         help="messages that may wait for one client before it is disconnected (default 256)",
     )
+    add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``opensyncparty-server``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.backend == "trio" and importlib.util.find_spec("trio") is None:
+        parser.exit(
+            2, f"{parser.prog}: error: {missing_message('trio', 'trio', '--backend trio')}\n"
+        )
+    try:
+        settings = resolve(args, os.environ)
+        options = server_options(settings)
+    except SettingsError as exc:
+        parser.error(str(exc))
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
-    server = WebSocketServer(host=args.host, port=args.port, queue_size=args.queue_size)
+    server = WebSocketServer(
+        host=settings.host, port=settings.port, queue_size=args.queue_size, **options
+    )
     try:
         anyio.run(serve_until_signal, server, backend=args.backend)
     except Exception as exc:
