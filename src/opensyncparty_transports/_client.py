@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from urllib.parse import urlsplit
 
@@ -179,13 +180,21 @@ class ClientConnection:
 
 @asynccontextmanager
 async def connect(
-    url: str, *, max_message_bytes: int = 16 * 1024 * 1024, timeout: float = 10.0
+    url: str,
+    *,
+    max_message_bytes: int = 16 * 1024 * 1024,
+    timeout: float = 10.0,
+    headers: Sequence[tuple[str, str]] = (),
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[ClientConnection]:
     """Open a WebSocket to ``url`` (``ws://host:port/path`` or ``wss://``) for the block.
 
     :param max_message_bytes: a larger incoming message closes the connection
         with 1009 and raises :class:`ConnectionClosed`.
     :param timeout: seconds allowed for the TCP connection and the upgrade.
+    :param headers: extra request headers, for example ``[("Origin", "https://jf.example")]``.
+    :param ssl_context: for ``wss://``: the TLS context (the system's trusted
+        certificates if omitted).
     :raises HandshakeError: the server refused the upgrade.
     :raises OSError: no connection (e.g. nothing listens there).
     :raises TimeoutError: the connection or the upgrade took longer than ``timeout``.
@@ -201,13 +210,16 @@ async def connect(
     with anyio.fail_after(timeout):
         stream: anyio.abc.ByteStream
         if tls:
-            stream = await anyio.connect_tcp(parts.hostname, port, tls=True)
+            stream = await anyio.connect_tcp(
+                parts.hostname, port, tls=True, ssl_context=ssl_context
+            )
         else:
             stream = await anyio.connect_tcp(parts.hostname, port)
         try:
             ws = WSConnection(ConnectionType.CLIENT)
             host = parts.netloc.rpartition("@")[2]  # no credentials in the Host header
-            await stream.send(ws.send(Request(host=host, target=target)))
+            extra = [(name.encode(), value.encode()) for name, value in headers]
+            await stream.send(ws.send(Request(host=host, target=target, extra_headers=extra)))
             await _await_accept(stream, ws)
         except BaseException:
             await anyio.aclose_forcefully(stream)
