@@ -327,8 +327,9 @@ class WebSocketServer:
             self._task_group = tg
             timer_scope = anyio.CancelScope()
             tg.start_soon(self._run_timer, timer_scope)
+            metrics_scope = anyio.CancelScope()
             if metrics_listener is not None:
-                tg.start_soon(self._serve_metrics, metrics_listener, timer_scope)
+                tg.start_soon(self._serve_metrics, metrics_listener, metrics_scope)
             logger.info("opensyncparty listening on %s", self.url)
             self._log_access_policy()
             task_status.started(self._port)
@@ -344,6 +345,7 @@ class WebSocketServer:
             for conn in list(self._connections.values()):
                 conn.request_close(CloseReason.GOING_AWAY, "server shutting down")
             timer_scope.cancel()
+            metrics_scope.cancel()
         self._task_group = None
         logger.info("stopped")
 
