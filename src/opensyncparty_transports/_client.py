@@ -138,7 +138,7 @@ class ClientConnection:
                 pass
             if self._closed is None:
                 self._closed = ConnectionClosed(code, reason)
-        await self._stream.aclose()
+        await self._close_stream()
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, TextMessage):
@@ -160,8 +160,14 @@ class ClientConnection:
                 # Answer the server's close (or report wsproto's framing error).
                 with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await self._write(self._ws.send(event.response()))
-            await self._stream.aclose()
+            await self._close_stream()
         # A binary message or a pong is nothing this protocol uses.
+
+    async def _close_stream(self) -> None:
+        # Over TLS, closing sends close_notify; a server that already closed TCP
+        # (WebSocket has its own close handshake) makes that fail, harmlessly.
+        with suppress(anyio.BrokenResourceError):
+            await self._stream.aclose()
 
     async def _send_event(self, event: Event) -> None:
         try:
