@@ -20,7 +20,7 @@ def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> No
 
 
 def _non_empty_ints(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not value or not all(type(v) is int for v in value):
+    if type(value) is not tuple or not value or not all(type(v) is int for v in value):
         raise ValueError(f"Config.{attribute.name} must be a non-empty tuple of int, got {value!r}")
 
 
@@ -84,8 +84,6 @@ class Config:
     """Display names (from ``auth``: a token's ``name`` claim or ``user_name``) are
     cut to this many code points."""
 
-    protocol_versions: tuple[int, ...] = attrs.field(
-        default=(1,), converter=tuple, validator=_non_empty_ints
-    )
+    protocol_versions: tuple[int, ...] = attrs.field(default=(1,), validator=_non_empty_ints)
     """``protocol_version`` values an ``auth`` message may name; any other gets an
     ``error``. A client that names none speaks the original protocol."""

@@ -67,7 +67,7 @@ def unsigned(**claims: Any) -> str:
             "exp": int(time.time()) + 3600,
             **claims,
         },
-        None,
+        "",
         algorithm="none",
     )
 
