@@ -93,8 +93,9 @@ def check_protocol_version(version: int | None, config: Config) -> None:
 
     An absent version is the original protocol, always accepted.
     """
-    if version is not None and version not in config.protocol_versions:
-        supported = ", ".join(str(v) for v in config.protocol_versions)
+    newest = config.max_protocol_version
+    if version is not None and not 1 <= version <= newest:
+        speaks = "1" if newest == 1 else f"1 to {newest}"
         raise RemoteProtocolError(
-            f"Unsupported protocol version {version} (this server speaks {supported})"
+            f"Unsupported protocol version {version} (this server speaks {speaks})"
         )

@@ -19,11 +19,6 @@ def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ValueError(f"Config.{attribute.name} must be >= 0, got {value!r}")
 
 
-def _non_empty_ints(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if type(value) is not tuple or not value or not all(type(v) is int for v in value):
-        raise ValueError(f"Config.{attribute.name} must be a non-empty tuple of int, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class Config:
     """Timings (milliseconds, except where the name says seconds) and limits.
@@ -84,6 +79,6 @@ class Config:
     """Display names (from ``auth``: a token's ``name`` claim or ``user_name``) are
     cut to this many code points."""
 
-    protocol_versions: tuple[int, ...] = attrs.field(default=(1,), validator=_non_empty_ints)
-    """``protocol_version`` values an ``auth`` message may name; any other gets an
-    ``error``. A client that names none speaks the original protocol."""
+    max_protocol_version: int = attrs.field(default=1, validator=_positive)
+    """Newest ``protocol_version`` an ``auth`` message may name (versions start at 1);
+    any other gets an ``error``. A client that names none speaks the original protocol."""

@@ -280,11 +280,13 @@ def test_unsupported_protocol_version_gets_a_clear_error_and_changes_nothing() -
     assert verifier.calls == []
 
 
-def test_protocol_versions_are_configurable() -> None:
-    server = SessionServer(id_source=seeded_uuid4s(0), config=Config(protocol_versions=(1, 2)))
+def test_the_newest_protocol_version_is_configurable() -> None:
+    server = SessionServer(id_source=seeded_uuid4s(0), config=Config(max_protocol_version=2))
     p = Party(server)
     c = p.connect()
     assert p.send(c, auth(user_name="Eve", protocol_version=2)) == []
+    (message,) = errors(p.send(c, auth(user_name="Eve", protocol_version=0)), c)
+    assert message == "Unsupported protocol version 0 (this server speaks 1 to 2)"
 
 
 @pytest.mark.parametrize(
@@ -334,8 +336,3 @@ def test_clean_user_name_never_returns_control_characters_or_overlong_names(name
         assert cleaned == cleaned.strip()
         assert len(cleaned) <= Config().max_user_name_length
         assert not any(unicodedata.category(ch) == "Cc" for ch in cleaned)
-
-
-def test_config_refuses_an_empty_protocol_version_list() -> None:
-    with pytest.raises(ValueError, match="protocol_versions"):
-        Config(protocol_versions=())
