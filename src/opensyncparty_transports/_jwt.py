@@ -44,7 +44,7 @@ class JwtVerifier:
     """Verifies HS256 JSON Web Tokens signed with a shared secret.
 
     :param secret: the shared secret (the Jellyfin plugin's ``JWT_SECRET``);
-        at least :data:`MIN_SECRET_BYTES` bytes in UTF-8.
+        at least 32 bytes in UTF-8 (RFC 7518: as long as the hash).
     :param audience: required ``aud`` claim.
     :param issuer: required ``iss`` claim.
     :param leeway_s: seconds of clock difference tolerated on ``exp``, ``nbf``
