@@ -24,6 +24,13 @@ client now holds one task and no task group of its own. The head of the
 queue may be the tail of a frame already partly on the wire: a graceful
 close sends that tail before the close frame, never drops it.
 
+Access and observation. With an ``ssl_context`` each accepted socket is
+wrapped in TLS first (within the handshake timeout), and frames then always
+go through the TLS stream, never straight to the socket. The ``Origin``
+allow-list is checked on the upgrade request (``_origin.py``): a refusal is
+an HTTP 403 and the core never hears of it. Counters for ``/metrics`` are
+plain integers bumped here (``_metrics.py`` renders them at scrape time).
+
 Every call into the core is synchronous and made from a task of this event
 loop, so the core needs no locks. After each call the timer task is woken if
 the core's next deadline moved earlier.
