@@ -83,17 +83,17 @@ class JwtVerifier:
                 options=_OPTIONS,
             )
         except jwt.PyJWTError as exc:
-            logger.info("token refused: %s", exc)
+            logger.debug("token refused: %s", exc)
             raise InvalidToken(str(exc)) from None
         now_s = now / 1000
         leeway = self.leeway_s
         exp = _number(claims, "exp")
         if exp is not None and exp <= now_s - leeway:
-            logger.info("token refused: expired")
+            logger.debug("token refused: expired")
             raise InvalidToken("token has expired")
         for name in ("nbf", "iat"):
             start = _number(claims, name)
             if start is not None and start > now_s + leeway:
-                logger.info("token refused: not valid yet (%s)", name)
+                logger.debug("token refused: not valid yet (%s)", name)
                 raise InvalidToken(f"token is not valid yet ({name})")
         return claims

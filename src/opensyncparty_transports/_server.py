@@ -83,6 +83,8 @@ WEBSOCKET_PATH = "/ws"
 HEALTH_PATH = "/health"
 
 _RECEIVE_SIZE = 65_536
+# Seconds between two log lines about refused origins.
+ORIGIN_LOG_INTERVAL = 10.0
 # h11 refuses request heads over 16 KiB; the copy kept for routing needs no more.
 _MAX_HEAD_BYTES = 16_384
 
@@ -287,6 +289,7 @@ class WebSocketServer:
         self.stats = ServerStats()
         """What the server counted so far (what ``/metrics`` reports)."""
         self._registry = registry_for(self)
+        self._origin_log_after = 0.0
 
     # ------------------------------------------------------------------
     # Public API
@@ -401,10 +404,20 @@ class WebSocketServer:
 
     def _origin_refused(self, request: Request, stream: anyio.abc.ByteStream) -> bool:
         allowed, origin = origin_allowed(request.extra_headers, self.allowed_origins)
-        if not allowed:
-            self.stats.rejected("origin")
-            logger.info("refused a WebSocket from %s: Origin %r not allowed", _peer(stream), origin)
-        return not allowed
+        if allowed:
+            return False
+        self.stats.rejected("origin")
+        # At most one line per interval: a page hammering the port must not flood the log.
+        now = time.monotonic()
+        if now >= self._origin_log_after:
+            self._origin_log_after = now + ORIGIN_LOG_INTERVAL
+            logger.warning(
+                "refused a WebSocket from %s: Origin %r not allowed (%d refused so far)",
+                _peer(stream),
+                origin,
+                self.stats.rejected_handshakes["origin"],
+            )
+        return True
 
     async def _start_tls(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
         """The TLS handshake, within the handshake timeout; ``None`` if it fails."""

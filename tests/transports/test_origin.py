@@ -38,6 +38,21 @@ async def test_an_unlisted_or_missing_origin_gets_403_and_no_core_event(
                 assert hello.client_id == seeded_uuid4s(1)()
 
 
+async def test_refusals_are_logged_once_per_interval_not_once_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(allowed_origins=ALLOWED) as server:
+            for _ in range(5):
+                with pytest.raises(HandshakeError):
+                    async with connect(server.url, headers=[("Origin", "https://x.example")]):
+                        pass
+            assert server.stats.rejected_handshakes == {"origin": 5}
+    refused = [r.getMessage() for r in caplog.records if "refused a WebSocket" in r.getMessage()]
+    assert len(refused) == 1
+    assert "Origin 'https://x.example' not allowed (1 refused so far)" in refused[0]
+
+
 @pytest.mark.parametrize("origin", ["https://jf.example", "HTTPS://JF.EXAMPLE/", ALLOWED[1]])
 async def test_a_listed_origin_is_accepted_whatever_its_case(origin: str) -> None:
     with anyio.fail_after(TIMEOUT):
