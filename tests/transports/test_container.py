@@ -18,11 +18,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from anyio.streams.buffered import BufferedByteReceiveStream
 
-from .support import TIMEOUT
+from .support import TIMEOUT, server_process
 from .test_auth import SECRET
-from .test_process import CONSOLE_SCRIPT, free_port, wait_for_line
+from .test_process import CONSOLE_SCRIPT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -92,18 +91,10 @@ async def test_the_entry_command_serves_passes_its_healthcheck_and_stops_on_sigt
     def check_health() -> int:
         return subprocess.run(healthcheck, env=environ, capture_output=True, timeout=10).returncode
 
+    ready = f"listening on ws://127.0.0.1:{port}/ws"
     with anyio.fail_after(TIMEOUT):
-        process = await anyio.open_process([str(CONSOLE_SCRIPT)], env=environ)
-        try:
-            assert process.stderr is not None
-            log = BufferedByteReceiveStream(process.stderr)
-            await wait_for_line(log, f"listening on ws://127.0.0.1:{port}/ws")
+        async with server_process([str(CONSOLE_SCRIPT)], environ, ready) as process:
             assert await anyio.to_thread.run_sync(check_health) == 0
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            await process.aclose()
         assert await anyio.to_thread.run_sync(check_health) != 0

@@ -10,17 +10,16 @@ import sys
 
 import anyio
 import pytest
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from opensyncparty_core import AuthSuccess, ClientHello, CreateRoom, RoomState
 from opensyncparty_transports import HandshakeError, connect
 from opensyncparty_transports._cli import build_parser
 from opensyncparty_transports._settings import Settings, SettingsError, resolve, server_options
 
-from .support import TIMEOUT, receive_until
+from .support import TIMEOUT, receive_until, server_process
 from .test_auth import SECRET, token
 from .test_http import get, http_exchange
-from .test_process import CONSOLE_SCRIPT, free_port, wait_for_line
+from .test_process import CONSOLE_SCRIPT, free_port
 
 needs_script = pytest.mark.skipif(
     not CONSOLE_SCRIPT.exists(), reason="package not installed with scripts"
@@ -141,10 +140,8 @@ async def test_a_server_configured_by_the_environment_alone() -> None:
     }
     origin = [("Origin", "https://jf.example")]
     with anyio.fail_after(TIMEOUT):
-        process = await anyio.open_process([str(CONSOLE_SCRIPT)], env=environ)
-        try:
-            assert process.stderr is not None
-            await wait_for_line(BufferedByteReceiveStream(process.stderr), f"listening on {url}")
+        command = [str(CONSOLE_SCRIPT)]
+        async with server_process(command, environ, f"listening on {url}") as process:
             with pytest.raises(HandshakeError) as refused:
                 async with connect(url):
                     pass
@@ -162,11 +159,6 @@ async def test_a_server_configured_by_the_environment_alone() -> None:
                 assert (await http_exchange(port, get("/metrics")))[0] == 404
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            await process.aclose()
 
 
 def test_the_trio_backend_without_trio_names_the_extra() -> None:
