@@ -37,6 +37,9 @@ METRICS_PATH = "/metrics"
 # Seconds; a fan-out to one client takes microseconds, to hundreds a millisecond or so.
 FANOUT_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 
+MAX_ERROR_REASONS = 100
+"""Distinct ``reason`` labels kept; later new ones count as ``other`` (bounded memory)."""
+
 _PREFIX = '{"type":"'
 _QUOTED = re.compile(r"'[^']*'|\([^)]*\)|\d+")
 _NON_WORD = re.compile(r"[^a-z]+")
@@ -88,7 +91,11 @@ class ServerStats:
         kind = message_type(text)
         _bump(self.sent_by_type, kind, recipients)
         if kind == "error":
-            _bump(self.errors_by_reason, error_reason(text), recipients)
+            reasons = self.errors_by_reason
+            reason = error_reason(text)
+            if reason not in reasons and len(reasons) >= MAX_ERROR_REASONS:
+                reason = "other"
+            _bump(reasons, reason, recipients)
 
     def rejected(self, reason: str) -> None:
         _bump(self.rejected_handshakes, reason)

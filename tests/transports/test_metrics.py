@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -113,3 +115,22 @@ async def test_metrics_on_a_separate_address_are_not_on_the_public_port() -> Non
 def test_metrics_host_without_port_is_refused() -> None:
     with pytest.raises(ValueError, match="go together"):
         WebSocketServer(metrics_host="127.0.0.1")
+
+
+def test_error_reasons_are_slugs_without_names_or_numbers_and_stay_bounded() -> None:
+    from opensyncparty_transports._metrics import MAX_ERROR_REASONS, ServerStats, error_reason
+
+    def error(message: str) -> str:
+        # As the core encodes: compact, ``type`` first.
+        return json.dumps({"type": "error", "payload": {"message": message}}, separators=(",", ":"))
+
+    assert error_reason(error("Room 'abc' not found")) == "room_not_found"
+    assert error_reason(error("Room is full (20 members)")) == "room_is_full"
+    assert error_reason(error("Field 'payload.name' must be a string")) == "field_must_be_a_string"
+    coded = json.dumps({"type": "error", "payload": {"code": "ROOM_FULL", "message": "x"}})
+    assert error_reason(coded) == "ROOM_FULL"
+    stats = ServerStats()
+    for i in range(MAX_ERROR_REASONS + 5):
+        stats.sent(error(f"Problem {chr(65 + i % 26)} {chr(65 + i // 26)} here"), 1)
+    assert len(stats.errors_by_reason) == MAX_ERROR_REASONS + 1
+    assert stats.errors_by_reason["other"] == 5
