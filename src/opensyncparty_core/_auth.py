@@ -20,12 +20,14 @@ from typing import Any, Protocol
 
 from ._config import Config
 from ._errors import OpenSyncPartyError, RemoteProtocolError
+from ._messages import Auth
 
 __all__ = [
     "AUTH_FAILED",
     "AUTH_REQUIRED",
     "InvalidToken",
     "TokenVerifier",
+    "apply_auth",
     "check_protocol_version",
     "clean_user_name",
     "identity_from_claims",
@@ -99,3 +101,47 @@ def check_protocol_version(version: int | None, config: Config) -> None:
         raise RemoteProtocolError(
             f"Unsupported protocol version {version} (this server speaks {speaks})"
         )
+
+
+class Identified(Protocol):
+    """The part of the server's client record that ``auth`` changes."""
+
+    user_id: str | None
+    user_name: str | None
+    authenticated: bool
+
+
+ANONYMOUS = ("anonymous", "Anonymous")
+"""Upstream's identity for a token sent while authentication is off."""
+
+
+def apply_auth(
+    client: Identified, msg: Auth, now: int, verifier: TokenVerifier | None, config: Config
+) -> str | None:
+    """The ``auth`` rule: update ``client``'s identity from ``msg``.
+
+    Returns the name to confirm in ``auth_success``, or ``None`` when no answer
+    is due (a display name while authentication is off). Raises
+    :class:`RemoteProtocolError` ("Authentication failed", "Authentication
+    required", an unsupported version, a mistyped field) having changed nothing.
+    """
+    check_protocol_version(msg.protocol_version, config)
+    if msg.token is None:
+        if verifier is not None:
+            raise RemoteProtocolError(AUTH_REQUIRED)
+        # Auth off: a display name only, and no answer, as upstream.
+        name = None if msg.user_name is None else clean_user_name(msg.user_name, config)
+        if name is not None:
+            client.user_name = name
+            if msg.user_id is not None:
+                client.user_id = msg.user_id
+        return None
+    if verifier is None:
+        user_id, user_name = ANONYMOUS
+    else:
+        try:
+            user_id, user_name = identity_from_claims(verifier(msg.token, now), config)
+        except InvalidToken:
+            raise RemoteProtocolError(AUTH_FAILED) from None
+    client.user_id, client.user_name, client.authenticated = user_id, user_name, True
+    return user_name

@@ -27,15 +27,7 @@ from typing import Any, NoReturn
 
 import attrs
 
-from ._auth import (
-    AUTH_FAILED,
-    AUTH_REQUIRED,
-    InvalidToken,
-    TokenVerifier,
-    check_protocol_version,
-    clean_user_name,
-    identity_from_claims,
-)
+from ._auth import AUTH_REQUIRED, TokenVerifier, apply_auth
 from ._config import Config
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._messages import (
@@ -362,28 +354,9 @@ class SessionServer:
         return [self._out((client.id,), Pong(payload=msg.payload, ts=now, server_ts=now))]
 
     def _on_auth(self, client: _Client, msg: Auth, now: int) -> list[Outgoing]:
-        config = self.config
-        check_protocol_version(msg.protocol_version, config)
-        verifier = self._token_verifier
-        if msg.token is None:
-            if verifier is not None:
-                _refuse(AUTH_REQUIRED)
-            # Auth off: a display name only, as upstream; no answer, as upstream.
-            name = None if msg.user_name is None else clean_user_name(msg.user_name, config)
-            if name is not None:
-                client.user_name = name
-                if msg.user_id is not None:
-                    client.user_id = msg.user_id
+        user_name = apply_auth(client, msg, now, self._token_verifier, self.config)
+        if user_name is None:
             return []
-        if verifier is None:
-            # Auth off: upstream answers a token with the anonymous identity.
-            user_id, user_name = "anonymous", "Anonymous"
-        else:
-            try:
-                user_id, user_name = identity_from_claims(verifier(msg.token, now), config)
-            except InvalidToken:
-                _refuse(AUTH_FAILED)
-        client.user_id, client.user_name, client.authenticated = user_id, user_name, True
         me = (client.id,)
         success = AuthSuccess(client=client.id, user_name=user_name, ts=now, server_ts=now)
         return [self._out(me, success), self._out(me, self._room_list(now))]
