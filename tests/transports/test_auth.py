@@ -7,9 +7,12 @@ Tokens are made here with PyJWT, the way the Jellyfin plugin signs them
 from __future__ import annotations
 
 import json
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import anyio
 import jwt
 import pytest
 
@@ -228,3 +231,20 @@ async def test_without_a_secret_user_name_names_the_client_and_rooms_are_open() 
         await client.send(CreateRoom(name="Open"))
         await receive_until(client, RoomState)
         assert server.core.client(hello.client_id).user_name == "Bob"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_cli_client_authenticates_with_a_token_and_an_origin() -> None:
+    cli_client = str(Path(__file__).resolve().parents[2] / "examples" / "cli_client.py")
+    verifier = JwtVerifier(SECRET)
+    async with running_server(
+        token_verifier=verifier, allowed_origins=["https://jf.example"]
+    ) as server:
+        command = [sys.executable, cli_client, "--url", server.url, "--pause", "0.05",
+                   "--origin", "https://jf.example", "create Early", f"auth {token()}", "create Late"]  # fmt: skip
+        result = await anyio.run_process(command)
+    output = result.stdout.decode()
+    assert '"message":"Authentication required"' in output
+    assert '"type":"auth_success"' in output
+    assert '"name":"Late"' in output
