@@ -237,13 +237,12 @@ async def test_without_a_secret_user_name_names_the_client_and_rooms_are_open() 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_the_cli_client_authenticates_with_a_token_and_an_origin() -> None:
     cli_client = str(Path(__file__).resolve().parents[2] / "examples" / "cli_client.py")
+    origin = "https://jf.example"
     verifier = JwtVerifier(SECRET)
-    async with running_server(
-        token_verifier=verifier, allowed_origins=["https://jf.example"]
-    ) as server:
-        command = [sys.executable, cli_client, "--url", server.url, "--pause", "0.05",
-                   "--origin", "https://jf.example", "create Early", f"auth {token()}", "create Late"]  # fmt: skip
-        result = await anyio.run_process(command)
+    async with running_server(token_verifier=verifier, allowed_origins=[origin]) as server:
+        options = ["--url", server.url, "--pause", "0.05", "--origin", origin]
+        commands = ["create Early", f"auth {token()}", "create Late"]
+        result = await anyio.run_process([sys.executable, cli_client, *options, *commands])
     output = result.stdout.decode()
     assert '"message":"Authentication required"' in output
     assert '"type":"auth_success"' in output
