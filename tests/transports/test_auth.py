@@ -15,6 +15,8 @@ from typing import Any
 import anyio
 import jwt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opensyncparty_core import (
     AuthSuccess,
@@ -119,6 +121,19 @@ def test_verifier_refuses(bad: str) -> None:
 def test_verifier_refuses_alg_none() -> None:
     with pytest.raises(InvalidToken):
         VERIFIER(unsigned(exp=NOW_S + 3600), NOW_MS)
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.lists(
+            st.text(alphabet="ABCDEFabcdef0123456789-_=", max_size=40), min_size=3, max_size=3
+        ).map(".".join),
+    )
+)
+def test_any_text_is_a_token_or_an_invalid_token_never_a_crash(text: str) -> None:
+    with pytest.raises(InvalidToken):
+        VERIFIER(text, NOW_MS)
 
 
 def test_expiry_has_sixty_seconds_of_leeway_on_the_given_now() -> None:
