@@ -645,7 +645,8 @@ def _decode_state_update(
     if type(position) is not float and type(position) is not int:
         _position(payload, "position", required=True)  # raises the right error
     play_state = payload.get("play_state")
-    if play_state not in _PLAY_STATES:
+    # A list or object is unhashable: test the type before the set lookup.
+    if type(play_state) is not str or play_state not in _PLAY_STATES:
         raise RemoteProtocolError("Field 'payload.play_state' must be 'playing' or 'paused'")
     client, server_ts = _envelope_extras(obj, from_server)
     return StateUpdate(room, position, play_state, client, payload, ts, server_ts)  # type: ignore[arg-type]

@@ -111,6 +111,11 @@ def test_binary_frame_is_an_error() -> None:
         (state_update("R", None), "payload.position"),
         (state_update("R", 3, "stopped"), "payload.play_state"),
         (state_update("R", 3, None), "payload.play_state"),
+        (state_update("R", 3, []), "payload.play_state"),
+        (state_update("R", 3, {}), "payload.play_state"),
+        (state_update("R", 3, ["playing"]), "payload.play_state"),
+        (player_event("R", [], 3), "payload.action"),
+        (player_event("R", {"play": 1}, 3), "payload.action"),
         ({"type": "state_update", "room": "R"}, "payload"),
     ],
 )
