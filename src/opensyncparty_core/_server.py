@@ -204,7 +204,7 @@ class SessionServer:
         if not self._admit(client, now):
             return self._rate_limited(client, now)
         try:
-            message: ClientMessage = decode_client_message(text)
+            message: ClientMessage = decode_client_message(text, self.config)
             return self._handlers[type(message)](client, message, now)
         except RemoteProtocolError as exc:
             return [self._error(client_id, str(exc), now)]

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opensyncparty_core import LocalProtocolError, SessionServer, seeded_uuid4s
+from opensyncparty_core import (
+    Config,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SessionServer,
+    check_position,
+    seeded_uuid4s,
+)
 from tests.core.harness import (
     Party,
     create_room,
@@ -59,10 +67,10 @@ def _refused(p: Party, sender: str, message: dict[str, Any] | str) -> str:
         '{"type": null}',
         '{"type": ["ping"]}',
         '{"room": "r"}',
-        '{"type": "ping", "payload": NaN}',
-        '{"type": "ping", "payload": Infinity}',
-        '{"type": "ping", "payload": 1e400}',
         '{"type": "ping"} trailing',
+        "[NaN]",
+        '{"payload": NaN}',
+        '{"type": "ping", "payload": NaN',
     ],
 )
 def test_malformed_text_is_an_invalid_message_format_error(text: str) -> None:
@@ -146,13 +154,40 @@ def test_position_outside_zero_to_one_week_is_an_error(position: float) -> None:
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
-def test_non_finite_position_is_an_error(literal: str) -> None:
+def test_non_finite_position_is_an_error_naming_the_field(literal: str) -> None:
     p = party()
     room, host, _ = p.room_with(1)
-    for message, _ in _position_messages(room, 0):
+    for message, field in _position_messages(room, 0):
         text = json.dumps(message).replace(": 0", ": " + literal)
         assert literal in text
-        _refused(p, host, text)
+        assert _refused(p, host, text) == f"Field '{field}' must be a finite number"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"type": "ping", "payload": NaN}', "payload"),
+        ('{"type": "ping", "payload": {"client_ts": Infinity}}', "payload.client_ts"),
+        ('{"type": "ping", "payload": [1, [2, -1e400]]}', "payload[1][1]"),
+        ('{"type": "create_room", "ts": NaN}', "ts"),
+        ('{"type": "dance", "payload": {"x": NaN, "y": Infinity}}', "payload.x"),
+    ],
+)
+def test_non_finite_number_anywhere_is_an_error_naming_its_field(text: str, field: str) -> None:
+    p = party()
+    client = p.connect()
+    assert _refused(p, client, text) == f"Field '{field}' must be a finite number"
+
+
+@pytest.mark.parametrize("position", [math.nan, math.inf, -math.inf])
+def test_check_position_refuses_non_finite_numbers(position: float) -> None:
+    with pytest.raises(RemoteProtocolError, match=r"'payload\.position'"):
+        check_position(position, "payload.position", Config())
+
+
+@pytest.mark.parametrize("position", [0, 0.0, 1e-300, 604_800])
+def test_check_position_returns_a_position_in_range(position: float) -> None:
+    assert check_position(position, "payload.position", Config()) == position
 
 
 @pytest.mark.parametrize("position", [0, 0.0, 604_800, 604_800.0, 1e-300])
