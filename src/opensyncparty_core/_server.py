@@ -487,6 +487,10 @@ class SessionServer:
                 float(config.rate_limit_burst),
                 client.tokens + elapsed * config.rate_limit_per_second / 1000.0,
             )
+        elif elapsed < 0 and client.rate_error_at is not None:
+            # Shift with the clock: the time since the last error stays what
+            # the clock measured before it stepped back.
+            client.rate_error_at += elapsed
         client.refilled_at = now
         if client.tokens >= 1.0:
             client.tokens -= 1.0
@@ -495,7 +499,7 @@ class SessionServer:
 
     def _rate_limited(self, client: _Client, now: int) -> list[Outgoing]:
         last = client.rate_error_at
-        if last is not None and 0 <= now - last < self.config.rate_limit_error_interval_ms:
+        if last is not None and now - last < self.config.rate_limit_error_interval_ms:
             return []
         client.rate_error_at = now
         return [self._error(client.id, RATE_LIMIT_MESSAGE, now)]

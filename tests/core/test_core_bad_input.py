@@ -357,6 +357,44 @@ def test_a_clock_stepping_back_refills_nothing() -> None:
     assert _burst(p, client, 1) == ["error"]
 
 
+@pytest.mark.parametrize("step_back", [1, 999, 10_000, 3_600_000])
+def test_rate_limit_errors_stay_a_second_apart_when_the_clock_steps_back(step_back: int) -> None:
+    p = party()
+    client = p.connect()
+    assert _burst(p, client, 31)[-1] == "error"
+    p.advance(400)
+    assert _burst(p, client, 20) == ["pong"] * 12  # 30/s for 0.4 s, the rest dropped
+    p.advance(-step_back)
+    assert _burst(p, client, 40) == []  # only 400 ms of clock time since the error
+    p.advance(599)
+    assert "error" not in _burst(p, client, 40)
+    p.advance(1)
+    assert _burst(p, client, 40) == ["error"]
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(st.integers(-5000, 1500), st.integers(1, 40)), min_size=1, max_size=25))
+def test_rate_limit_errors_are_spaced_by_clock_time_even_when_it_steps_back(
+    bursts: list[tuple[int, int]],
+) -> None:
+    p = party()
+    client = p.connect()
+    forward = 0  # clock time that passed, counting no backward step
+    error_at: list[int] = []
+    for gap, count in bursts:
+        p.advance(gap)
+        forward += max(gap, 0)
+        for _ in range(count):
+            kinds = _burst(p, client, 1)
+            if kinds == ["error"]:
+                error_at.append(forward)
+            elif kinds == []:  # dropped silently: only within a second of the last error
+                assert error_at
+                assert forward - error_at[-1] < 1000
+    for earlier, later in itertools.pairwise(error_at):
+        assert later - earlier >= 1000
+
+
 # --------------------------------------------------------------------------
 # Misuse of the API
 # --------------------------------------------------------------------------
