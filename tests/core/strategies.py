@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -114,7 +115,8 @@ _LONG_STRINGS = (
 )
 
 hostile_values: st.SearchStrategy[Any] = st.one_of(
-    st.sampled_from(_HOSTILE_SCALARS),
+    # A fresh copy each draw: a message built from it may be changed in place.
+    st.sampled_from(_HOSTILE_SCALARS).map(copy.deepcopy),
     st.sampled_from(_LONG_STRINGS),
     st.sampled_from([31, 32, 33, 100, 3000]).map(_nested),
     json_values,
