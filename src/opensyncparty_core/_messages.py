@@ -738,22 +738,25 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
                     id=_str_field(r, "id"),
                     name=_str_field(r, "name"),
                     count=_int_field(r, "count"),
-                    media_id=r.get("media_id"),
+                    media_id=_optional_str(r, "media_id", "media_id"),
                 )
                 for r in payload
             )
             return RoomList(rooms=rooms, ts=ts, server_ts=server_ts)
         if kind == "room_state":
             state = payload["state"]
+            position, play_state = state["position"], state["play_state"]
+            if not _is_number(position) or play_state not in _PLAY_STATES:
+                raise TypeError  # reported below as a malformed message
             return RoomState(
                 room=_str_field(obj, "room"),
                 client=_str_field(obj, "client"),
                 name=_str_field(payload, "name"),
                 host_id=_str_field(payload, "host_id"),
-                position=state["position"],
-                play_state=state["play_state"],
+                position=position,
+                play_state=play_state,
                 participant_count=_int_field(payload, "participant_count"),
-                media_id=payload.get("media_id"),
+                media_id=_optional_str(payload, "media_id", "payload.media_id"),
                 ts=ts,
                 server_ts=server_ts,
             )
