@@ -56,16 +56,22 @@ def non_finite_error(text: str) -> str:
         return INVALID_FORMAT
     if type(obj) is not dict or type(obj.get("type")) is not str:
         return INVALID_FORMAT
-    stack: list[tuple[str, Any]] = [(key, value) for key, value in reversed(obj.items())]
+    stack: list[tuple[str, Any]] = [(_cut(key), value) for key, value in reversed(obj.items())]
     while stack:
         path, value = stack.pop()
         if value is _NON_FINITE:
             return f"Field '{quote(path)}' must be a finite number"
         if type(value) is dict:
-            stack.extend((f"{path}.{k}", v) for k, v in reversed(value.items()))
+            stack.extend((_cut(f"{path}.{k[:MAX_QUOTED]}"), v) for k, v in reversed(value.items()))
         elif type(value) is list:
-            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(value))))
+            stack.extend((_cut(f"{path}[{i}]"), v) for i, v in reversed(list(enumerate(value))))
     return INVALID_FORMAT
+
+
+def _cut(path: str) -> str:
+    # Only MAX_QUOTED characters are ever shown: keeping more would let long
+    # keys over many children cost memory quadratic in the message size.
+    return path[: MAX_QUOTED + 1]
 
 
 _MEDIA_ID_TYPES = frozenset(("create_room", "ready"))
