@@ -126,6 +126,10 @@ def apply_auth(
     required", an unsupported version, a mistyped field) having changed nothing.
     """
     check_protocol_version(msg.protocol_version, config)
+    if msg.user_id is not None and len(msg.user_id) > config.max_id_length:
+        raise RemoteProtocolError(
+            f"Field 'payload.user_id' is longer than {config.max_id_length} characters"
+        )
     if msg.token is None:
         if verifier is not None:
             raise RemoteProtocolError(AUTH_REQUIRED)

@@ -233,6 +233,15 @@ def test_without_verifier_user_name_sets_the_display_name_silently() -> None:
     )
 
 
+def test_without_verifier_a_user_id_over_the_id_limit_is_refused() -> None:
+    p = party()
+    c = p.connect()
+    long_id = "u" * (Config().max_id_length + 1)
+    (message,) = errors(p.send(c, auth(user_name="Carol", user_id=long_id)), c)
+    assert message == f"Field 'payload.user_id' is longer than {Config().max_id_length} characters"
+    assert p.server.client(c).user_name is None
+
+
 def test_without_verifier_an_empty_user_name_is_ignored() -> None:
     p = party()
     c = p.connect()
