@@ -220,6 +220,10 @@ class SessionServer:
             ListRooms: self._on_list_rooms,
             Auth: self._on_auth,
         }
+        if token_verifier is not None:
+            # Rooms need a successful auth; the room handlers themselves never know.
+            for kind in (CreateRoom, JoinRoom):
+                self._handlers[kind] = self._authenticated_only(self._handlers[kind])
 
     # ------------------------------------------------------------------
     # Events in
@@ -362,7 +366,6 @@ class SessionServer:
         return [self._out(me, success), self._out(me, self._room_list(now))]
 
     def _on_create_room(self, client: _Client, msg: CreateRoom, now: int) -> list[Outgoing]:
-        self._require_auth(client)
         config = self.config
         start_pos = check_position(msg.start_pos, "payload.start_pos", config)
         name = clean_room_name(msg.name, config)
@@ -390,7 +393,6 @@ class SessionServer:
         return out
 
     def _on_join_room(self, client: _Client, msg: JoinRoom, now: int) -> list[Outgoing]:
-        self._require_auth(client)
         room = self._rooms.get(msg.room)
         if room is None:
             _refuse(f"Room '{msg.room}' not found")
@@ -535,9 +537,16 @@ class SessionServer:
         )
         out.append(self._out(room.everyone, play))
 
-    def _require_auth(self, client: _Client) -> None:
-        if self._token_verifier is not None and not client.authenticated:
-            _refuse(AUTH_REQUIRED)
+    @staticmethod
+    def _authenticated_only(
+        handler: Callable[[_Client, Any, int], list[Outgoing]],
+    ) -> Callable[[_Client, Any, int], list[Outgoing]]:
+        def gated(client: _Client, message: Any, now: int) -> list[Outgoing]:
+            if not client.authenticated:
+                _refuse(AUTH_REQUIRED)
+            return handler(client, message, now)
+
+        return gated
 
     def _count(self, kind: str) -> None:
         counts = self.received_by_type
