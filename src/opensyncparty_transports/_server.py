@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -52,6 +53,7 @@ from wsproto.events import (
     BytesMessage,
     CloseConnection,
     Ping,
+    Pong,
     RejectConnection,
     RejectData,
     Request,
@@ -61,7 +63,9 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
-from opensyncparty_core import Config, Outgoing, SessionServer
+from opensyncparty_core import Config, Error, Outgoing, SessionServer, encode
+
+from ._admission import Admission, ThrottledLog
 
 __all__ = ["WebSocketServer", "wall_clock_ms"]
 
@@ -73,6 +77,20 @@ HEALTH_PATH = "/health"
 _RECEIVE_SIZE = 65_536
 # h11 refuses request heads over 16 KiB; the copy kept for routing needs no more.
 _MAX_HEAD_BYTES = 16_384
+# The writer coalesces small queued frames into writes of at most this size
+# (a larger frame is written as it is): never one buffer for the whole queue.
+_WRITE_CHUNK = 65_536
+# Repeated warnings of one kind (refused handshakes, evictions...) are logged
+# at most once per this many seconds, with the count of the others.
+LOG_INTERVAL = 10.0
+# Accept errors that mean "out of descriptors or buffers": wait and go on.
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# Seconds the accept loop waits after an accept error before it tries again.
+_ACCEPT_BACKOFF = 0.05
+# Under descriptor exhaustion, this share of the handshakes in progress (oldest
+# first) is cut to make room: an idle TCP connection costs a descriptor too.
+_SHED_SHARE = 4
+INTERNAL_ERROR = "Internal server error: message not processed"
 
 
 def wall_clock_ms() -> int:
@@ -91,12 +109,20 @@ class _Connection:
         "client_id",
         "close_code",
         "close_reason",
+        "control_frames",
+        "control_window",
+        "fragments",
+        "heard",
         "lost",
+        "max_queue_bytes",
         "partial",
         "parts",
         "peer_close",
+        "pinged_at",
         "queue",
+        "queue_bytes",
         "queue_size",
+        "quiet_since",
         "raw_socket",
         "read_scope",
         "size",
@@ -114,14 +140,28 @@ class _Connection:
         ws: Connection,
         stream: anyio.abc.SocketStream,
         queue_size: int,
+        max_queue_bytes: int,
+        now: float,
     ) -> None:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
         self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        # Frames waiting for the writer task; never more than queue_size.
+        # Frames waiting for the writer task; never more than queue_size frames
+        # nor, but for a single frame, more than max_queue_bytes bytes.
         self.queue: collections.deque[bytes] = collections.deque()
         self.queue_size = queue_size
+        self.queue_bytes = 0
+        self.max_queue_bytes = max_queue_bytes
+        # Keepalive: the reader sets ``heard`` on any bytes; the sweep turns it
+        # into ``quiet_since`` (event-loop seconds), so reading costs one store.
+        self.heard = False
+        self.quiet_since = now
+        self.pinged_at = now
+        # Frames of the incoming message so far; control frames in this window.
+        self.fragments = 0
+        self.control_frames = 0
+        self.control_window = now
         # The head of the queue is the unsent tail of a frame partly on the wire.
         self.partial = False
         # Set while the writer task is inside a stream write; a write cut short
@@ -150,9 +190,14 @@ class _Connection:
         queue = self.queue
         if queue or self.writer_active or self.writing:
             # Bytes of ours are still ahead of this frame: it goes behind them.
-            if len(queue) >= self.queue_size:
+            # An empty queue takes any one frame, so a frame over the byte
+            # budget still reaches a client that reads.
+            if len(queue) >= self.queue_size or (
+                queue and self.queue_bytes + len(frame) > self.max_queue_bytes
+            ):
                 return False
             queue.append(frame)
+            self.queue_bytes += len(frame)
             return True
         # Nothing of ours is buffered anywhere, so the socket may be written
         # directly. The descriptor is looked up each time: once the backend has
@@ -162,9 +207,27 @@ class _Connection:
         except (BlockingIOError, InterruptedError):
             sent = 0
         if sent < len(frame):
-            queue.append(frame[sent:] if sent else frame)
+            rest = frame[sent:] if sent else frame
+            queue.append(rest)
+            self.queue_bytes += len(rest)
             self.partial = sent > 0
         return True
+
+    def pop_chunk(self) -> bytes:
+        """Take the next write off the queue: one frame, or small frames up to a chunk."""
+        queue = self.queue
+        data = queue.popleft()
+        if queue and len(data) + len(queue[0]) <= _WRITE_CHUNK:
+            parts = [data]
+            size = len(data)
+            while queue and size + len(queue[0]) <= _WRITE_CHUNK:
+                frame = queue.popleft()
+                parts.append(frame)
+                size += len(frame)
+            data = b"".join(parts)
+        self.queue_bytes -= len(data)
+        self.partial = False
+        return data
 
     def request_close(self, code: int, reason: str, *, abort_write: bool = False) -> None:
         """Stop reading; the connection task then finishes writing and sends a close frame.
@@ -189,12 +252,31 @@ class WebSocketServer:
         ``config.max_message_bytes`` is the largest incoming message.
     :param queue_size: messages that may wait for one client; a client with a
         full queue is disconnected (close code 1008).
+    :param max_queue_bytes: bytes that may wait for one client; a client over
+        it is disconnected like one with a full queue (an empty queue always
+        takes one frame, however large).
     :param clock: returns the core's ``now``; :func:`wall_clock_ms` by default.
     :param id_source: returns a new unique id per call; UUID4 strings by default.
     :param handshake_timeout: seconds a connection may take to complete its
         HTTP request.
     :param close_timeout: seconds the closing handshake may take before the
         socket is closed regardless.
+    :param max_connections: WebSocket connections at once; one more upgrade
+        request is answered HTTP 503.
+    :param max_connections_per_ip: WebSocket connections at once from one
+        client address; one more is answered HTTP 429.
+    :param max_fragments: frames one incoming message may span; one more
+        closes the connection with 1009.
+    :param max_control_frames_per_second: pings and pongs one connection may
+        send per second; one more closes it with 1008.
+    :param ping_interval: seconds of silence from a client after which the
+        server pings it (browsers answer pings by themselves).
+    :param idle_timeout: seconds of silence (not even a pong) after which a
+        client is closed with 1001; the core hears that it left.
+
+    For every limit and timeout but ``queue_size``, ``handshake_timeout`` and
+    ``close_timeout``, ``0`` turns it off. The limits table in the docs lists
+    them all.
 
     Run it with ``await server.serve()`` in a task group and end it with
     :meth:`stop`; :func:`serve_until_signal` does both for a process.
@@ -207,25 +289,65 @@ class WebSocketServer:
         port: int = 3000,
         config: Config | None = None,
         queue_size: int = 256,
+        max_queue_bytes: int = 1_048_576,
         clock: Callable[[], int] = wall_clock_ms,
         id_source: Callable[[], str] = _new_id,
         handshake_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        max_connections: int = 1000,
+        max_connections_per_ip: int = 100,
+        max_fragments: int = 128,
+        max_control_frames_per_second: int = 20,
+        ping_interval: float = 30.0,
+        idle_timeout: float = 60.0,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size!r}")
+        for name, positive in (
+            ("handshake_timeout", handshake_timeout),
+            ("close_timeout", close_timeout),
+        ):
+            if not positive > 0:
+                raise ValueError(f"{name} must be > 0, got {positive!r}")
+        for name, limit in (
+            ("max_queue_bytes", max_queue_bytes),
+            ("max_fragments", max_fragments),
+            ("max_control_frames_per_second", max_control_frames_per_second),
+            ("ping_interval", ping_interval),
+            ("idle_timeout", idle_timeout),
+        ):
+            if not limit >= 0:
+                raise ValueError(f"{name} must be >= 0 (0: no limit), got {limit!r}")
         self.host = host
         self.core = SessionServer(id_source=id_source, config=config)
         """The protocol state machine. Read its views (``client_ids``, ``room(...)``)
         freely; its event methods belong to this server."""
         self.queue_size = queue_size
+        self.max_queue_bytes = max_queue_bytes
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout
+        self.max_fragments = max_fragments
+        self.max_control_frames_per_second = max_control_frames_per_second
+        self.ping_interval = ping_interval
+        self.idle_timeout = idle_timeout
+        self._admission = Admission(max_connections, max_connections_per_ip)
         self._clock = clock
         self._port: int | None = None
         self._requested_port = port
         self._connections: dict[str, _Connection] = {}
-        self._handshakes: set[anyio.CancelScope] = set()
+        # Handshakes in progress, oldest first (dicts keep insertion order).
+        self._handshakes: dict[anyio.CancelScope, None] = {}
+        # One descriptor held back, so that a refusal can still be answered
+        # when the process has no other descriptor left.
+        self._reserve_fd: int | None = None
+        warn = logging.WARNING
+        self._log_refused = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_bad_handshake = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_accept_error = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
+        self._log_eviction = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_frame_limit = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_idle = ThrottledLog(logger, logging.INFO, LOG_INTERVAL)
+        self._log_core_failure = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
         self._stopping = False
         self._accept_scope: anyio.CancelScope | None = None
         # Writer tasks run here, next to the connection tasks that end them.
@@ -239,6 +361,18 @@ class WebSocketServer:
         """Clients disconnected so far because their outbound queue was full."""
         self.peak_queue_length = 0
         """Longest outbound queue any client has had (never above ``queue_size``)."""
+        self.peak_queue_bytes = 0
+        """Most bytes any client's outbound queue has held."""
+
+    @property
+    def handshake_failures(self) -> int:
+        """Upgrade requests refused as malformed (HTTP 400) or cut at the handshake timeout."""
+        return self._log_bad_handshake.total
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections refused for a cap (HTTP 503 or 429) or shed for lack of descriptors."""
+        return self._log_refused.total
 
     # ------------------------------------------------------------------
     # Public API
@@ -268,10 +402,13 @@ class WebSocketServer:
             local_host=self.host, local_port=self._requested_port
         )
         self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        self._take_reserve()
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             timer_scope = anyio.CancelScope()
             tg.start_soon(self._run_timer, timer_scope)
+            keepalive_scope = anyio.CancelScope()
+            tg.start_soon(self._run_keepalive, keepalive_scope)
             logger.info("opensyncparty listening on %s", self.url)
             task_status.started(self._port)
             async with listener:
@@ -279,14 +416,20 @@ class WebSocketServer:
                     self._accept_scope = accept_scope
                     if self._stopping:
                         accept_scope.cancel()
-                    await listener.serve(self._handle_stream, task_group=tg)
+                    async with anyio.create_task_group() as accept_group:
+                        for one in listener.listeners:
+                            accept_group.start_soon(self._accept_loop, one, tg)
             logger.info("shutting down: closing %d client(s)", len(self._connections))
             for scope in self._handshakes:
                 scope.cancel()
             for conn in list(self._connections.values()):
                 conn.request_close(CloseReason.GOING_AWAY, "server shutting down")
             timer_scope.cancel()
+            keepalive_scope.cancel()
         self._task_group = None
+        if self._reserve_fd is not None:
+            os.close(self._reserve_fd)
+            self._reserve_fd = None
         logger.info("stopped")
 
     def stop(self) -> None:
@@ -297,6 +440,86 @@ class WebSocketServer:
         self._stopping = True
         if self._accept_scope is not None:
             self._accept_scope.cancel()
+
+    # ------------------------------------------------------------------
+    # Accepting
+    # ------------------------------------------------------------------
+
+    async def _accept_loop(
+        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], tg: anyio.abc.TaskGroup
+    ) -> None:
+        """Accept until cancelled. No error of one accept ends it: only binding is fatal."""
+        assert isinstance(listener, anyio.abc.SocketListener)
+        while True:
+            try:
+                stream = await listener.accept()
+            except (OSError, anyio.BrokenResourceError) as exc:
+                # trio's backend reports a failed accept as BrokenResourceError from the OSError.
+                cause = exc if isinstance(exc, OSError) else exc.__cause__
+                code = cause.errno if isinstance(cause, OSError) else None
+                self._log_accept_error("accept failed: %s", cause or exc)
+                if code in _EXHAUSTED:
+                    await self._make_room(listener, tg)
+                await anyio.sleep(_ACCEPT_BACKOFF)
+                continue
+            tg.start_soon(self._handle_stream, stream)
+
+    def _take_reserve(self) -> None:
+        if self._reserve_fd is None:
+            with contextlib.suppress(OSError):
+                self._reserve_fd = os.open(os.devnull, os.O_RDONLY)
+
+    async def _make_room(self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
+        """Out of descriptors: cut the oldest handshakes, or refuse one client clearly.
+
+        Connections that have not finished their HTTP request are the cheapest
+        to lose (a real client sends it within a round trip), so a share of
+        them goes first. With none, the reserved descriptor lets one waiting
+        client get an answer (``/health``, or 503) instead of silence.
+        """
+        if self._handshakes:
+            oldest = list(self._handshakes)[: max(1, len(self._handshakes) // _SHED_SHARE)]
+            for scope in oldest:
+                scope.cancel()
+            return
+        if self._reserve_fd is None:
+            self._take_reserve()
+            return
+        os.close(self._reserve_fd)
+        self._reserve_fd = None
+        try:
+            with anyio.move_on_after(_ACCEPT_BACKOFF):
+                stream = await listener.accept()
+        except (OSError, anyio.BrokenResourceError):
+            self._take_reserve()
+            return
+        tg.start_soon(self._shed, stream)
+
+    async def _shed(self, stream: anyio.abc.SocketStream) -> None:
+        """Answer one client on the reserved descriptor: ``/health`` or 503, then close."""
+        try:
+            async with stream:
+                self._log_refused("refused %s: out of file descriptors", _peer(stream))
+                with anyio.move_on_after(min(self.handshake_timeout, 1.0)):
+                    head = b""
+                    while b"\r\n" not in head and len(head) < _MAX_HEAD_BYTES:
+                        head += await stream.receive(_RECEIVE_SIZE)
+                method, path = _request_line(head)
+                if (method, path) == ("GET", HEALTH_PATH):
+                    status, body, _, content_type = self._health()
+                else:
+                    status, body, content_type = 503, "server at capacity\n", b"text/plain"
+                payload = body.encode()
+                response = (
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}\r\n"
+                    f"content-type: {content_type.decode()}\r\n"
+                    f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
+                ).encode() + payload
+                await stream.send(response)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass
+        finally:
+            self._take_reserve()
 
     # ------------------------------------------------------------------
     # Connections
@@ -314,23 +537,35 @@ class WebSocketServer:
     async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             ws: Connection | None = None
+            address = _peer_address(stream)
             with anyio.CancelScope() as scope:
-                self._handshakes.add(scope)
+                self._handshakes[scope] = None
                 if self._stopping:  # accepted just before stop(): do not start
                     scope.cancel()
                 try:
-                    with anyio.move_on_after(self.handshake_timeout):
-                        ws = await self._handshake(stream)
+                    with anyio.move_on_after(self.handshake_timeout) as timeout:
+                        ws = await self._handshake(stream, address)
+                    if timeout.cancelled_caught:
+                        self._log_bad_handshake(
+                            "handshake from %s timed out after %g s",
+                            _peer(stream),
+                            self.handshake_timeout,
+                        )
                 finally:
-                    self._handshakes.discard(scope)
-            if scope.cancelled_caught or self._stopping or ws is None:
+                    self._handshakes.pop(scope, None)
+            if ws is None:
                 return
-            await self._run_websocket(stream, ws)
+            try:
+                if not (scope.cancelled_caught or self._stopping):
+                    await self._run_websocket(stream, ws)
+            finally:
+                self._admission.release(address)
 
-    async def _handshake(self, stream: anyio.abc.SocketStream) -> Connection | None:
+    async def _handshake(self, stream: anyio.abc.SocketStream, address: str) -> Connection | None:
         """Read the HTTP request; upgrade it, or answer it and return None.
 
         Only the WebSocket connection outlives this: the HTTP parser is dropped.
+        An upgraded connection holds an admission slot for ``address``.
         """
         handshake = H11Handshake(ConnectionType.SERVER)
         head = b""
@@ -351,13 +586,29 @@ class WebSocketServer:
                 if isinstance(event, Request):
                     path = urlsplit(event.target).path
                     if path == WEBSOCKET_PATH:
-                        await stream.send(handshake.send(AcceptConnection()))
-                        return handshake.connection
+                        return await self._upgrade(stream, handshake, head, address)
                     if path == HEALTH_PATH:
                         await self._send_response(stream, handshake, *self._health())
                     else:
                         await self._send_response(stream, handshake, 404, "Not Found\n")
                     return None
+
+    async def _upgrade(
+        self, stream: anyio.abc.SocketStream, handshake: H11Handshake, head: bytes, address: str
+    ) -> Connection | None:
+        """Admit the upgrade request (101, holding a slot) or refuse it with its status."""
+        refusal = self._admission.admit(_http_version(head), address)
+        if refusal is not None:
+            log = self._log_bad_handshake if refusal.status == 400 else self._log_refused
+            log("refused %s with HTTP %d: %s", _peer(stream), refusal.status, refusal.reason)
+            await self._send_response(stream, handshake, refusal.status, f"{refusal.reason}\n")
+            return None
+        try:
+            await stream.send(handshake.send(AcceptConnection()))
+        except BaseException:
+            self._admission.release(address)
+            raise
+        return handshake.connection
 
     async def _answer_http(
         self,
@@ -376,7 +627,7 @@ class WebSocketServer:
         elif path == WEBSOCKET_PATH or path is None or not isinstance(hint, RejectConnection):
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
-            logger.warning("refused a bad upgrade request from %s: %s", _peer(stream), exc)
+            self._log_bad_handshake("refused a bad upgrade request from %s: %s", _peer(stream), exc)
             await self._send_response(stream, ws, status, f"{exc}\n", headers)
         else:
             await self._send_response(stream, ws, 404, "Not Found\n")
@@ -415,7 +666,9 @@ class WebSocketServer:
 
     async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: Connection) -> None:
         client_id, out = self.core.connect(self._clock())
-        conn = _Connection(client_id, ws, stream, self.queue_size)
+        conn = _Connection(
+            client_id, ws, stream, self.queue_size, self.max_queue_bytes, anyio.current_time()
+        )
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
@@ -438,12 +691,18 @@ class WebSocketServer:
                 data: bytes | None = await stream.receive(_RECEIVE_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError):
                 data = None
+            conn.heard = True
             ws.receive_data(data)
             for event in ws.events():
                 if isinstance(event, (TextMessage, BytesMessage)):
+                    if event.frame_finished and self._too_many_fragments(conn, event):
+                        return
                     self._on_message_data(conn, event)
-                elif isinstance(event, Ping):
-                    self._deliver(self._enqueue(conn, ws.send(event.response())))
+                elif isinstance(event, (Ping, Pong)):
+                    if self._too_many_control_frames(conn):
+                        return
+                    if isinstance(event, Ping):
+                        self._deliver(self._enqueue(conn, ws.send(event.response())))
                 elif isinstance(event, CloseConnection):
                     if ws.state is ConnectionState.OPEN:
                         # wsproto found a framing error and reports it as a close.
@@ -461,6 +720,40 @@ class WebSocketServer:
                     return
                 if conn.close_code is not None or conn.lost:
                     return
+
+    def _too_many_fragments(self, conn: _Connection, event: TextMessage | BytesMessage) -> bool:
+        """Count a finished frame of the incoming message; close on one over the limit."""
+        if event.message_finished:
+            conn.fragments = 0
+            return False
+        conn.fragments += 1
+        limit = self.max_fragments
+        if not limit or conn.fragments < limit:
+            return False
+        # Even the final frame would be one too many.
+        self._log_frame_limit(
+            "client %s sent a message in over %d fragments", conn.client_id, limit
+        )
+        conn.request_close(CloseReason.MESSAGE_TOO_BIG, f"message in over {limit} fragments")
+        return True
+
+    def _too_many_control_frames(self, conn: _Connection) -> bool:
+        """Count a ping or pong in this second; close on one over the limit."""
+        limit = self.max_control_frames_per_second
+        if not limit:
+            return False
+        now = anyio.current_time()
+        if now - conn.control_window >= 1.0:
+            conn.control_window = now
+            conn.control_frames = 0
+        conn.control_frames += 1
+        if conn.control_frames <= limit:
+            return False
+        self._log_frame_limit(
+            "client %s sent over %d control frames in a second", conn.client_id, limit
+        )
+        conn.request_close(CloseReason.POLICY_VIOLATION, f"over {limit} control frames per second")
+        return True
 
     def _on_message_data(self, conn: _Connection, event: TextMessage | BytesMessage) -> None:
         """Reassemble a message, refusing to hold more than the size limit."""
@@ -482,10 +775,20 @@ class WebSocketServer:
         conn.parts.clear()
         conn.size = 0
         now = self._clock()
-        if isinstance(event, TextMessage):
-            self._deliver(self.core.receive(conn.client_id, text, now))
-        else:
-            self._deliver(self.core.receive_binary(conn.client_id, now))
+        try:
+            if isinstance(event, TextMessage):
+                out = self.core.receive(conn.client_id, text, now)
+            else:
+                out = self.core.receive_binary(conn.client_id, now)
+        except Exception:
+            # The core promises an answer to anything a client sends; if a bug
+            # breaks that promise, only this message is lost, not the client.
+            self._log_core_failure(
+                "the core failed on a message from client %s", conn.client_id, exc_info=True
+            )
+            error = Error(message=INTERNAL_ERROR, ts=now, server_ts=now)
+            out = [Outgoing(recipients=(conn.client_id,), text=encode(error))]
+        self._deliver(out)
 
     def _start_writer(self, conn: _Connection) -> None:
         assert self._task_group is not None  # connections exist only while serving
@@ -499,10 +802,7 @@ class WebSocketServer:
         try:
             with scope:
                 while queue:
-                    # Everything queued goes out in one write.
-                    data = queue[0] if len(queue) == 1 else b"".join(queue)
-                    queue.clear()
-                    conn.partial = False
+                    data = conn.pop_chunk()
                     conn.writing = True
                     await conn.stream.send(data)
                     conn.writing = False
@@ -526,6 +826,7 @@ class WebSocketServer:
                 queue.pop()
         else:
             queue.clear()
+        conn.queue_bytes = len(queue[0]) if queue else 0
         if conn.writer_active:
             conn.writer_done = anyio.Event()
             await conn.writer_done.wait()
@@ -588,10 +889,11 @@ class WebSocketServer:
             return self._forget(conn)
         if not accepted:
             self.evictions += 1
-            logger.warning(
-                "client %s evicted: outbound queue full (%d messages)",
+            self._log_eviction(
+                "client %s evicted: outbound queue full (%d messages, %d bytes)",
                 conn.client_id,
-                self.queue_size,
+                len(conn.queue),
+                conn.queue_bytes,
             )
             conn.request_close(
                 CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
@@ -601,6 +903,8 @@ class WebSocketServer:
         if queued:
             if queued > self.peak_queue_length:
                 self.peak_queue_length = queued
+            if conn.queue_bytes > self.peak_queue_bytes:
+                self.peak_queue_bytes = conn.queue_bytes
             if not conn.writer_active:
                 self._start_writer(conn)
         return []
@@ -641,6 +945,44 @@ class WebSocketServer:
                 self._armed_deadline = None
                 self._deliver(self.core.handle_timer(self._clock()))
 
+    async def _run_keepalive(self, scope: anyio.CancelScope) -> None:
+        """Ping quiet clients; close the ones silent past the idle timeout."""
+        enabled = [t for t in (self.ping_interval, self.idle_timeout) if t]
+        if not enabled:
+            return
+        # A sweep costs one comparison per client; a quarter of the shortest
+        # period keeps the timeouts within 25 % of their values.
+        tick = min(1.0, min(enabled) / 4)
+        with scope:
+            while True:
+                await anyio.sleep(tick)
+                now = anyio.current_time()
+                for conn in list(self._connections.values()):
+                    if conn.close_code is not None:
+                        continue
+                    if conn.heard:
+                        conn.heard = False
+                        conn.quiet_since = now
+                    quiet = now - conn.quiet_since
+                    if self.idle_timeout and quiet >= self.idle_timeout:
+                        self._log_idle("client %s closed: silent for %.0f s", conn.client_id, quiet)
+                        conn.request_close(CloseReason.GOING_AWAY, "idle timeout", abort_write=True)
+                    elif (
+                        self.ping_interval
+                        and quiet >= self.ping_interval
+                        and now - conn.pinged_at >= self.ping_interval
+                        and conn.ws.state is ConnectionState.OPEN
+                    ):
+                        conn.pinged_at = now
+                        self._deliver(self._enqueue(conn, conn.ws.send(Ping())))
+
+
+def _http_version(head: bytes) -> bytes | None:
+    """The HTTP version of a request head (``b"HTTP/1.1"``), or ``None`` if unreadable."""
+    line = head.lstrip(b"\r\n").split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    return parts[2] if len(parts) == 3 else None
+
 
 def _request_line(head: bytes) -> tuple[str | None, str | None]:
     """Method and path of a request head, or ``None`` where unreadable.
@@ -658,6 +1000,12 @@ def _request_line(head: bytes) -> tuple[str | None, str | None]:
     except (UnicodeDecodeError, ValueError):
         return None, None
     return method, path
+
+
+def _peer_address(stream: anyio.abc.SocketStream) -> str:
+    """The client's IP address: the key of the per-address connection cap."""
+    address = stream.extra(anyio.abc.SocketAttribute.remote_address, "?")
+    return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
 def _peer(stream: anyio.abc.SocketStream) -> str:
