@@ -87,9 +87,13 @@ LOG_INTERVAL = 10.0
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # Seconds the accept loop waits after an accept error before it tries again.
 _ACCEPT_BACKOFF = 0.05
-# Under descriptor exhaustion, this share of the handshakes in progress (oldest
-# first) is cut to make room: an idle TCP connection costs a descriptor too.
+# Under descriptor exhaustion, up to this share of the handshakes in progress
+# (oldest first, if older than _STALE_HANDSHAKE seconds) is cut to make room:
+# an idle TCP connection costs a descriptor too.
 _SHED_SHARE = 4
+_STALE_HANDSHAKE = 0.1
+# Frames read while waiting for the peer's close frame, at most.
+_CLOSE_WAIT_FRAMES = 256
 INTERNAL_ERROR = "Internal server error: message not processed"
 
 
@@ -335,8 +339,8 @@ class WebSocketServer:
         self._port: int | None = None
         self._requested_port = port
         self._connections: dict[str, _Connection] = {}
-        # Handshakes in progress, oldest first (dicts keep insertion order).
-        self._handshakes: dict[anyio.CancelScope, None] = {}
+        # Handshakes in progress and when they began, oldest first.
+        self._handshakes: dict[anyio.CancelScope, float] = {}
         # One descriptor held back, so that a refusal can still be answered
         # when the process has no other descriptor left.
         self._reserve_fd: int | None = None
@@ -477,9 +481,18 @@ class WebSocketServer:
         them goes first. With none, the reserved descriptor lets one waiting
         client get an answer (``/health``, or 503) instead of silence.
         """
-        if self._handshakes:
-            oldest = list(self._handshakes)[: max(1, len(self._handshakes) // _SHED_SHARE)]
-            for scope in oldest:
+        # accept() fails for want of a descriptor even with nobody waiting:
+        # act only for a client that is, and only if descriptors are still short.
+        await anyio.wait_readable(listener.extra(anyio.abc.SocketAttribute.raw_socket))
+        try:
+            tg.start_soon(self._handle_stream, await listener.accept())
+            return
+        except (OSError, anyio.BrokenResourceError):
+            pass
+        now = anyio.current_time()
+        stale = [s for s, began in self._handshakes.items() if now - began >= _STALE_HANDSHAKE]
+        if stale:
+            for scope in stale[: max(1, len(self._handshakes) // _SHED_SHARE)]:
                 scope.cancel()
             return
         if self._reserve_fd is None:
@@ -488,8 +501,7 @@ class WebSocketServer:
         os.close(self._reserve_fd)
         self._reserve_fd = None
         try:
-            with anyio.move_on_after(_ACCEPT_BACKOFF):
-                stream = await listener.accept()
+            stream = await listener.accept()
         except (OSError, anyio.BrokenResourceError):
             self._take_reserve()
             return
@@ -539,7 +551,7 @@ class WebSocketServer:
             ws: Connection | None = None
             address = _peer_address(stream)
             with anyio.CancelScope() as scope:
-                self._handshakes[scope] = None
+                self._handshakes[scope] = anyio.current_time()
                 if self._stopping:  # accepted just before stop(): do not start
                     scope.cancel()
                 try:
@@ -852,14 +864,26 @@ class WebSocketServer:
                 code = conn.close_code if conn.close_code is not None else 1000
                 await stream.send(ws.send(CloseConnection(code=code, reason=conn.close_reason)))
             # RFC 6455 7.1.1: the server closes TCP once the peer's close frame is in.
+            # A peer that floods frames instead is not parsed past the limits
+            # below; its bytes are drained unread until the close timeout, so
+            # that closing does not reset the connection before it reads our close.
+            budget_bytes, budget_frames = _RECEIVE_SIZE, _CLOSE_WAIT_FRAMES
             while ws.state is ConnectionState.LOCAL_CLOSING:
+                for _ in ws.events():
+                    budget_frames -= 1
+                    if budget_frames < 0:
+                        break
+                if ws.state is not ConnectionState.LOCAL_CLOSING:
+                    return
+                if budget_bytes <= 0 or budget_frames < 0:
+                    await _drain(stream)
+                    return
                 try:
-                    data: bytes | None = await stream.receive(_RECEIVE_SIZE)
+                    data: bytes | None = await stream.receive(budget_bytes)
                 except anyio.EndOfStream:
                     data = None
+                budget_bytes -= len(data) if data else budget_bytes
                 ws.receive_data(data)
-                for _ in ws.events():
-                    pass
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
@@ -975,6 +999,14 @@ class WebSocketServer:
                     ):
                         conn.pinged_at = now
                         self._deliver(self._enqueue(conn, conn.ws.send(Ping())))
+
+
+async def _drain(stream: anyio.abc.SocketStream) -> None:
+    """Half-close, then read and drop everything until the peer ends (the caller bounds it)."""
+    with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+        await stream.send_eof()
+        while True:
+            await stream.receive(_RECEIVE_SIZE)
 
 
 def _http_version(head: bytes) -> bytes | None:
