@@ -10,6 +10,7 @@ creates a room, and a second fresh client joins it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pathlib
@@ -318,31 +319,42 @@ async def amplification(
     errors: list[str] = []
     closes: list[int] = []
 
+    async def attack_once(index: int, client: ClientConnection) -> None:
+        async def read() -> None:
+            try:
+                while True:
+                    message = await client.receive()
+                    if isinstance(message, Error):
+                        errors.append(message.message)
+            except ConnectionClosed as closed:
+                closes.append(closed.code)
+            tg.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            with contextlib.suppress(ConnectionClosed):
+                for i in range(1_000_000):
+                    media = f"{index}-{i}-" + "m" * MEDIA_ID_BYTES
+                    await client.send(CreateRoom(name="attack", media_id=media))
+                    await anyio.sleep(0.05)  # just under the 30 messages/s rate limit
+            await anyio.sleep(1)  # the reader cancels this once the server has closed
+
     async def attacker(index: int) -> None:
-        try:
-            async with connect(url) as client, anyio.create_task_group() as tg:
+        # An attacker the server drops comes straight back.
+        with anyio.move_on_after(duration):
+            while True:
+                with contextlib.suppress(OSError, HandshakeError, ConnectionClosed):
+                    async with connect(url) as client:
+                        await attack_once(index, client)
 
-                async def drain() -> None:
-                    while True:
-                        message = await client.receive()
-                        if isinstance(message, Error):
-                            errors.append(message.message)
-
-                tg.start_soon(drain)
-                i = 0
-                with anyio.move_on_after(duration):
-                    while True:
-                        media = f"{index}-{i}-" + "m" * MEDIA_ID_BYTES
-                        await client.send(CreateRoom(name="attack", media_id=media))
-                        i += 1
-                        await anyio.sleep(0.05)  # just under the 30 messages/s rate limit
-                tg.cancel_scope.cancel()
-        except ConnectionClosed as closed:
-            closes.append(closed.code)
-
-    async with anyio.create_task_group() as tg:
-        for index in range(attackers):
-            tg.start_soon(attacker, index)
+    try:
+        async with anyio.create_task_group() as tg:
+            for index in range(attackers):
+                tg.start_soon(attacker, index)
+    except BaseException:
+        for stream in sink_streams:
+            await anyio.aclose_forcefully(stream)
+        raise
     evicted = 0
 
     async def drain(stream: anyio.abc.SocketStream) -> None:
@@ -366,7 +378,7 @@ async def amplification(
         "sinks_evicted": evicted,
         "attackers": attackers,
         "errors": sorted(set(errors))[:3],
-        "attacker_closes": closes,
+        "attacker_closes": dict(collections.Counter(closes)),
     }
 
 

@@ -703,6 +703,10 @@ class WebSocketServer:
                 data: bytes | None = await stream.receive(_RECEIVE_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError):
                 data = None
+            if conn.close_code is not None or conn.lost:
+                # Closed (e.g. evicted by another client's broadcast) while
+                # this read was completing: the core has forgotten this client.
+                return
             conn.heard = True
             ws.receive_data(data)
             for event in ws.events():
