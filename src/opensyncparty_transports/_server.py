@@ -43,6 +43,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -153,7 +154,9 @@ class _Connection:
         self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         # Frames waiting for the writer task; never more than queue_size frames
         # nor, but for a single frame, more than max_queue_bytes bytes.
-        self.queue: collections.deque[bytes] = collections.deque()
+        # A broadcast frame is one bytes object shared by every queue it is in;
+        # the unsent tail of a partly written one is a view of it, not a copy.
+        self.queue: collections.deque[bytes | memoryview] = collections.deque()
         self.queue_size = queue_size
         self.queue_bytes = 0
         self.max_queue_bytes = max_queue_bytes
@@ -211,13 +214,13 @@ class _Connection:
         except (BlockingIOError, InterruptedError):
             sent = 0
         if sent < len(frame):
-            rest = frame[sent:] if sent else frame
+            rest = memoryview(frame)[sent:] if sent else frame
             queue.append(rest)
             self.queue_bytes += len(rest)
             self.partial = sent > 0
         return True
 
-    def pop_chunk(self) -> bytes:
+    def pop_chunk(self) -> bytes | memoryview:
         """Take the next write off the queue: one frame, or small frames up to a chunk."""
         queue = self.queue
         data = queue.popleft()
@@ -820,7 +823,9 @@ class WebSocketServer:
                 while queue:
                     data = conn.pop_chunk()
                     conn.writing = True
-                    await conn.stream.send(data)
+                    # Both backends write any bytes-like object (a memoryview
+                    # tail included), though anyio annotates ``bytes``.
+                    await conn.stream.send(cast(bytes, data))
                     conn.writing = False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close_reason = conn.close_reason or "connection lost"
