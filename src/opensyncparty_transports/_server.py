@@ -355,6 +355,7 @@ class WebSocketServer:
         self._log_frame_limit = ThrottledLog(logger, warn, LOG_INTERVAL)
         self._log_idle = ThrottledLog(logger, logging.INFO, LOG_INTERVAL)
         self._log_core_failure = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
+        self._log_handler_failure = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
         self._stopping = False
         self._accept_scope: anyio.CancelScope | None = None
         # Writer tasks run here, next to the connection tasks that end them.
@@ -547,7 +548,7 @@ class WebSocketServer:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             logger.debug("connection lost: %r", exc)
         except Exception:
-            logger.exception("connection handler failed")
+            self._log_handler_failure("connection handler failed", exc_info=True)
 
     async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:

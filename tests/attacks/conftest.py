@@ -1,9 +1,5 @@
-"""Every transport test runs on asyncio and on trio."""
+"""Attacks run on asyncio and on trio, like every transport test."""
 
-import pytest
+from tests.transports.conftest import anyio_backend
 
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
+__all__ = ["anyio_backend"]
