@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import logging
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -313,3 +315,36 @@ def test_cli_flags_reach_the_server() -> None:
 def test_cli_refuses_a_bad_limit(flag: str) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args([flag])
+
+
+# ---------------------------------------------------------------- accept errors
+
+
+async def test_accept_errors_are_logged_once_and_the_server_accepts_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_listener = anyio.create_tcp_listener
+    failures = [errno.ECONNABORTED, errno.EPROTO, errno.ENOBUFS]
+
+    async def flaky_listener(**kwargs: Any) -> Any:
+        multi = await create_listener(**kwargs)
+        listener = multi.listeners[0]
+        assert isinstance(listener, anyio.abc.SocketListener)
+        accept = listener.accept
+
+        async def flaky_accept() -> anyio.abc.SocketStream:
+            if failures:
+                await anyio.sleep(0)
+                raise OSError(failures.pop(0), "injected")
+            return await accept()
+
+        listener.accept = flaky_accept  # type: ignore[method-assign]
+        return multi
+
+    monkeypatch.setattr(anyio, "create_tcp_listener", flaky_listener)
+    with anyio.fail_after(TIMEOUT):
+        async with running_server() as server:
+            await hello(server.url)
+            assert failures == []
+    accept_lines = [r for r in caplog.records if "accept failed" in r.getMessage()]
+    assert len(accept_lines) == 1
