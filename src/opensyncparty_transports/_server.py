@@ -1,9 +1,11 @@
 """The WebSocket server: sockets and tasks around one :class:`SessionServer`.
 
-Theory of operation. One anyio task group holds a task per connection and
-one timer task. A connection task runs the HTTP handshake (wsproto's
+Theory of operation. One anyio task group holds a task per connection, one
+timer task and one keepalive task; the accept loops (``_accept``) feed it
+and never end on an accept error. A connection task runs the HTTP handshake (wsproto's
 :class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades, ``GET
-/health`` answers JSON, anything else gets an HTTP error), keeps only the
+/health`` answers JSON, anything else gets an HTTP error; an upgrade must
+pass ``_admission`` first), keeps only the
 resulting WebSocket :class:`~wsproto.connection.Connection`, then reads: it
 feeds the socket's bytes to wsproto, reassembles messages under the size
 limit and hands them to the core. Whatever the core returns is fanned out
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -66,6 +67,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from opensyncparty_core import Config, Error, Outgoing, SessionServer, encode
 
+from ._accept import AcceptLoop
 from ._admission import Admission, ThrottledLog
 
 __all__ = ["WebSocketServer", "wall_clock_ms"]
@@ -84,15 +86,6 @@ _WRITE_CHUNK = 65_536
 # Repeated warnings of one kind (refused handshakes, evictions...) are logged
 # at most once per this many seconds, with the count of the others.
 LOG_INTERVAL = 10.0
-# Accept errors that mean "out of descriptors or buffers": wait and go on.
-_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-# Seconds the accept loop waits after an accept error before it tries again.
-_ACCEPT_BACKOFF = 0.05
-# Under descriptor exhaustion, up to this share of the handshakes in progress
-# (oldest first, if older than _STALE_HANDSHAKE seconds) is cut to make room:
-# an idle TCP connection costs a descriptor too.
-_SHED_SHARE = 4
-_STALE_HANDSHAKE = 0.1
 # Frames read while waiting for the peer's close frame, at most.
 _CLOSE_WAIT_FRAMES = 256
 INTERNAL_ERROR = "Internal server error: message not processed"
@@ -344,13 +337,9 @@ class WebSocketServer:
         self._connections: dict[str, _Connection] = {}
         # Handshakes in progress and when they began, oldest first.
         self._handshakes: dict[anyio.CancelScope, float] = {}
-        # One descriptor held back, so that a refusal can still be answered
-        # when the process has no other descriptor left.
-        self._reserve_fd: int | None = None
         warn = logging.WARNING
         self._log_refused = ThrottledLog(logger, warn, LOG_INTERVAL)
         self._log_bad_handshake = ThrottledLog(logger, warn, LOG_INTERVAL)
-        self._log_accept_error = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
         self._log_eviction = ThrottledLog(logger, warn, LOG_INTERVAL)
         self._log_frame_limit = ThrottledLog(logger, warn, LOG_INTERVAL)
         self._log_idle = ThrottledLog(logger, logging.INFO, LOG_INTERVAL)
@@ -410,7 +399,15 @@ class WebSocketServer:
             local_host=self.host, local_port=self._requested_port
         )
         self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
-        self._take_reserve()
+        acceptor = AcceptLoop(
+            handle=self._handle_stream,
+            shed_response=self._shed_response,
+            handshakes=self._handshakes,
+            log_error=ThrottledLog(logger, logging.ERROR, LOG_INTERVAL),
+            log_refused=self._log_refused,
+            read_timeout=min(self.handshake_timeout, 1.0),
+        )
+        acceptor.take_reserve()
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             timer_scope = anyio.CancelScope()
@@ -426,7 +423,7 @@ class WebSocketServer:
                         accept_scope.cancel()
                     async with anyio.create_task_group() as accept_group:
                         for one in listener.listeners:
-                            accept_group.start_soon(self._accept_loop, one, tg)
+                            accept_group.start_soon(acceptor.run, one, tg)
             logger.info("shutting down: closing %d client(s)", len(self._connections))
             for scope in self._handshakes:
                 scope.cancel()
@@ -435,9 +432,7 @@ class WebSocketServer:
             timer_scope.cancel()
             keepalive_scope.cancel()
         self._task_group = None
-        if self._reserve_fd is not None:
-            os.close(self._reserve_fd)
-            self._reserve_fd = None
+        acceptor.release_reserve()
         logger.info("stopped")
 
     def stop(self) -> None:
@@ -449,93 +444,18 @@ class WebSocketServer:
         if self._accept_scope is not None:
             self._accept_scope.cancel()
 
-    # ------------------------------------------------------------------
-    # Accepting
-    # ------------------------------------------------------------------
-
-    async def _accept_loop(
-        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], tg: anyio.abc.TaskGroup
-    ) -> None:
-        """Accept until cancelled. No error of one accept ends it: only binding is fatal."""
-        assert isinstance(listener, anyio.abc.SocketListener)
-        while True:
-            try:
-                stream = await listener.accept()
-            except (OSError, anyio.BrokenResourceError) as exc:
-                # trio's backend reports a failed accept as BrokenResourceError from the OSError.
-                cause = exc if isinstance(exc, OSError) else exc.__cause__
-                code = cause.errno if isinstance(cause, OSError) else None
-                self._log_accept_error("accept failed: %s", cause or exc)
-                if code in _EXHAUSTED:
-                    await self._make_room(listener, tg)
-                await anyio.sleep(_ACCEPT_BACKOFF)
-                continue
-            tg.start_soon(self._handle_stream, stream)
-
-    def _take_reserve(self) -> None:
-        if self._reserve_fd is None:
-            with contextlib.suppress(OSError):
-                self._reserve_fd = os.open(os.devnull, os.O_RDONLY)
-
-    async def _make_room(self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
-        """Out of descriptors: cut the oldest handshakes, or refuse one client clearly.
-
-        Connections that have not finished their HTTP request are the cheapest
-        to lose (a real client sends it within a round trip), so a share of
-        them goes first. With none, the reserved descriptor lets one waiting
-        client get an answer (``/health``, or 503) instead of silence.
-        """
-        # accept() fails for want of a descriptor even with nobody waiting:
-        # act only for a client that is, and only if descriptors are still short.
-        await anyio.wait_readable(listener.extra(anyio.abc.SocketAttribute.raw_socket))
-        try:
-            tg.start_soon(self._handle_stream, await listener.accept())
-            return
-        except (OSError, anyio.BrokenResourceError):
-            pass
-        now = anyio.current_time()
-        stale = [s for s, began in self._handshakes.items() if now - began >= _STALE_HANDSHAKE]
-        if stale:
-            for scope in stale[: max(1, len(self._handshakes) // _SHED_SHARE)]:
-                scope.cancel()
-            return
-        if self._reserve_fd is None:
-            self._take_reserve()
-            return
-        os.close(self._reserve_fd)
-        self._reserve_fd = None
-        try:
-            stream = await listener.accept()
-        except (OSError, anyio.BrokenResourceError):
-            self._take_reserve()
-            return
-        tg.start_soon(self._shed, stream)
-
-    async def _shed(self, stream: anyio.abc.SocketStream) -> None:
-        """Answer one client on the reserved descriptor: ``/health`` or 503, then close."""
-        try:
-            async with stream:
-                self._log_refused("refused %s: out of file descriptors", _peer(stream))
-                with anyio.move_on_after(min(self.handshake_timeout, 1.0)):
-                    head = b""
-                    while b"\r\n" not in head and len(head) < _MAX_HEAD_BYTES:
-                        head += await stream.receive(_RECEIVE_SIZE)
-                method, path = _request_line(head)
-                if (method, path) == ("GET", HEALTH_PATH):
-                    status, body, _, content_type = self._health()
-                else:
-                    status, body, content_type = 503, "server at capacity\n", b"text/plain"
-                payload = body.encode()
-                response = (
-                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}\r\n"
-                    f"content-type: {content_type.decode()}\r\n"
-                    f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
-                ).encode() + payload
-                await stream.send(response)
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass
-        finally:
-            self._take_reserve()
+    def _shed_response(self, head: bytes) -> bytes:
+        """The answer to a client refused for lack of descriptors: /health, or 503."""
+        if _request_line(head) == ("GET", HEALTH_PATH):
+            status, body, _, content_type = self._health()
+        else:
+            status, body, content_type = 503, "server at capacity\n", b"text/plain"
+        payload = body.encode()
+        return (
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}\r\n"
+            f"content-type: {content_type.decode()}\r\n"
+            f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
+        ).encode() + payload
 
     # ------------------------------------------------------------------
     # Connections
