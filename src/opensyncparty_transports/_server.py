@@ -2,15 +2,15 @@
 
 Theory of operation. One anyio task group holds a task per connection, one
 timer task and one keepalive task; the accept loops (``_accept``) feed it
-and never end on an accept error. A connection task runs the HTTP handshake (wsproto's
-:class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades, ``GET
-/health`` answers JSON, anything else gets an HTTP error; an upgrade must
-pass ``_admission`` first), keeps only the
-resulting WebSocket :class:`~wsproto.connection.Connection`, then reads: it
-feeds the socket's bytes to wsproto, reassembles messages under the size
-limit and hands them to the core. Whatever the core returns is fanned out
-without waiting, and a client whose outbound queue is full is evicted there
-and then, so nobody waits for it.
+and no accept error ends them. A connection task runs the HTTP handshake
+(wsproto's :class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades
+once ``_admission`` lets it, ``GET /health`` answers JSON, anything else
+gets an HTTP error), keeps only the resulting WebSocket
+:class:`~wsproto.connection.Connection`, then reads: it feeds the socket's
+bytes to wsproto, reassembles messages under the size and fragment limits
+and hands them to the core. Whatever the core returns is fanned out without
+waiting, and a client whose outbound queue is over its frame count or byte
+budget is evicted there and then, so nobody waits for it.
 
 Writing. Most frames never touch a queue or a task: when nothing is queued
 for a client and no write of ours is in progress, the socket's own buffer in
