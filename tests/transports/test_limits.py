@@ -32,7 +32,7 @@ from opensyncparty_transports import (
     connect,
     limit_options,
 )
-from opensyncparty_transports._admission import ThrottledLog
+from opensyncparty_transports._admission import Admission, Refusal, ThrottledLog
 from opensyncparty_transports._cli import build_parser
 
 from .support import TIMEOUT, raw_websocket, read_close_code, receive_until, running_server
@@ -348,3 +348,28 @@ async def test_accept_errors_are_logged_once_and_the_server_accepts_on(
             assert failures == []
     accept_lines = [r for r in caplog.records if "accept failed" in r.getMessage()]
     assert len(accept_lines) == 1
+
+
+def test_admission_counts_slots_per_address_and_in_total() -> None:
+    admission = Admission(max_connections=2, max_connections_per_ip=1)
+    assert admission.admit(b"HTTP/1.1", "10.0.0.1") is None
+    assert admission.admit(b"HTTP/1.1", "10.0.0.1") == Refusal(
+        429, "too many connections from one address (1)"
+    )
+    assert admission.admit(b"HTTP/1.1", "10.0.0.2") is None
+    assert admission.admit(b"HTTP/1.1", "10.0.0.3") == Refusal(503, "server full (2 connections)")
+    admission.release("10.0.0.1")
+    assert admission.admit(b"HTTP/1.1", "10.0.0.3") is None
+    assert admission.admitted == 2
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.0", b"HTTP/0.9", None])
+def test_admission_refuses_anything_but_http_1_1_with_400(version: bytes | None) -> None:
+    refusal = Admission(0, 0).admit(version, "10.0.0.1")
+    assert refusal is not None
+    assert refusal.status == 400
+
+
+def test_admission_refuses_a_negative_cap() -> None:
+    with pytest.raises(ValueError, match="max_connections_per_ip"):
+        Admission(10, -1)
