@@ -80,8 +80,8 @@ HEALTH_PATH = "/health"
 _RECEIVE_SIZE = 65_536
 # h11 refuses request heads over 16 KiB; the copy kept for routing needs no more.
 _MAX_HEAD_BYTES = 16_384
-# The writer coalesces small queued frames into writes of at most this size
-# (a larger frame is written as it is): never one buffer for the whole queue.
+# Queued bytes are written in chunks of at most this size (small frames
+# joined, a large one in slices of itself): never one buffer for the whole queue.
 _WRITE_CHUNK = 65_536
 # Repeated warnings of one kind (refused handshakes, evictions...) are logged
 # at most once per this many seconds, with the count of the others.
@@ -192,8 +192,9 @@ class _Connection:
             # Bytes of ours are still ahead of this frame: it goes behind them.
             # An empty queue takes any one frame, so a frame over the byte
             # budget still reaches a client that reads.
+            budget = self.max_queue_bytes  # 0: no byte limit
             if len(queue) >= self.queue_size or (
-                queue and self.queue_bytes + len(frame) > self.max_queue_bytes
+                budget and queue and self.queue_bytes + len(frame) > budget
             ):
                 return False
             queue.append(frame)
@@ -214,10 +215,22 @@ class _Connection:
         return True
 
     def pop_chunk(self) -> bytes | memoryview:
-        """Take the next write off the queue: one frame, or small frames up to a chunk."""
+        """Take the next write off the queue, at most ``_WRITE_CHUNK`` bytes.
+
+        Small frames are joined; a larger frame goes out in views of itself,
+        its rest staying at the head of the queue as a partly sent frame. A
+        backend that copies what it cannot send at once (asyncio before 3.12)
+        so copies at most one chunk per client.
+        """
         queue = self.queue
         data = queue.popleft()
-        if queue and len(data) + len(queue[0]) <= _WRITE_CHUNK:
+        self.partial = False
+        if len(data) > _WRITE_CHUNK:
+            view = memoryview(data)
+            queue.appendleft(view[_WRITE_CHUNK:])
+            self.partial = True
+            data = view[:_WRITE_CHUNK]
+        elif queue and len(data) + len(queue[0]) <= _WRITE_CHUNK:
             parts = [data]
             size = len(data)
             while queue and size + len(queue[0]) <= _WRITE_CHUNK:
@@ -226,7 +239,6 @@ class _Connection:
                 size += len(frame)
             data = b"".join(parts)
         self.queue_bytes -= len(data)
-        self.partial = False
         return data
 
     def request_close(self, code: int, reason: str, *, abort_write: bool = False) -> None:
