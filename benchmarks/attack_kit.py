@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import attrs
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -180,13 +181,24 @@ async def probe(url: str, timeout: float = PROBE_TIMEOUT) -> float:
     return time.perf_counter() - start
 
 
-async def probe_while(url: str, running: anyio.Event, latencies: list[float]) -> None:
-    """Probe every 0.1 s until ``running`` is set; a failed probe counts as ``inf``."""
+@attrs.define
+class Probes:
+    """What the probes met: latencies in seconds (``inf``: failed or over 1 s) and
+    the HTTP statuses of upgrades the server refused (a full server's ``503``)."""
+
+    latencies: list[float] = attrs.Factory(list)
+    refused: list[int] = attrs.Factory(list)
+
+
+async def probe_while(url: str, running: anyio.Event, probes: Probes) -> None:
+    """Probe every 0.1 s until ``running`` is set."""
     while not running.is_set():
         try:
-            latencies.append(await probe(url))
-        except (TimeoutError, OSError, HandshakeError, ConnectionClosed):
-            latencies.append(float("inf"))
+            probes.latencies.append(await probe(url))
+        except HandshakeError as refused:
+            probes.refused.append(refused.status_code)
+        except (TimeoutError, OSError, ConnectionClosed):
+            probes.latencies.append(float("inf"))
         with anyio.move_on_after(0.1):
             await running.wait()
 
@@ -431,7 +443,7 @@ async def idle_connections(port: int, *, connections: int, timeout: float) -> di
     return {
         "connections": connections,
         "closed": len(codes),
-        "close_codes": sorted({c for c in codes if c is not None}),
+        "close_codes": sorted({int(c) for c in codes if c is not None}),
         "seconds": round(time.perf_counter() - start, 2),
     }
 

@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.attacks [--backend asyncio|trio|both] [--sinks 300]
 
 While an attack runs, a probe (two fresh clients: hello + create + join) is
-timed every 0.1 s; a probe over 1 s counts as failed (``inf``). The table
+timed every 0.1 s; a probe over 1 s counts as failed (``fail``, ``inf``), one
+the server refuses with an HTTP status (a full server's 503) as ``503``. The table
 gives, per attack: its load, the probe latency p50 / max during it, the
 server's peak resident memory (VmHWM from /proc), and what the server did.
 Results go to ``benchmarks/results/attacks.json`` and ``attacks.png``.
@@ -25,6 +26,7 @@ import attrs
 
 from benchmarks.attack_kit import (
     OTHER_HOST,
+    Probes,
     amplification,
     connection_flood,
     control_flood,
@@ -114,12 +116,13 @@ async def run_one(attack: Attack, backend: str, workdir: pathlib.Path) -> dict[s
     async with server_process(
         log_path, backend=backend, nofile=attack.nofile, flags=attack.flags
     ) as server:
-        latencies: list[float] = []
+        probes = Probes()
         done = anyio.Event()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(probe_while, server.url, done, latencies)
+            tg.start_soon(probe_while, server.url, done, probes)
             outcome = await attack.run(server.port)
             done.set()
+        latencies = probes.latencies
         try:
             after = await probe(server.url)
         except Exception:
@@ -135,6 +138,7 @@ async def run_one(attack: Attack, backend: str, workdir: pathlib.Path) -> dict[s
         "probe_max_ms": max(latencies) * 1000 if latencies else math.inf,
         "probe_after_ms": after * 1000,
         "failed_probes": sum(1 for x in latencies if math.isinf(x)),
+        "refused_probes": len(probes.refused),
         "peak_rss_mb": peak,
         "alive": alive,
         "outcome": outcome,
@@ -148,13 +152,14 @@ def _outcome(row: dict[str, Any]) -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = f"{'attack':<15} {'backend':<8} {'load':<38} {'p50 ms':>7} {'max ms':>7} "
-    header += f"{'fail':>4} {'RSS MB':>7} {'alive':>5}  outcome"
+    header += f"{'fail':>4} {'503':>4} {'RSS MB':>7} {'alive':>5}  outcome"
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
             f"{r['attack']:<15} {r['backend']:<8} {r['load']:<38} {r['probe_p50_ms']:>7.0f} "
-            f"{r['probe_max_ms']:>7.0f} {r['failed_probes']:>4} {r['peak_rss_mb']:>7.1f} "
+            f"{r['probe_max_ms']:>7.0f} {r['failed_probes']:>4} {r['refused_probes']:>4} "
+            f"{r['peak_rss_mb']:>7.1f} "
             f"{'yes' if r['alive'] else 'NO':>5}  {_outcome(r)}"
         )
 

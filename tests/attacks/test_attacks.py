@@ -17,6 +17,7 @@ import pytest
 from benchmarks.attack_kit import (
     OTHER_HOST,
     PROBE_TIMEOUT,
+    Probes,
     ServerProcess,
     amplification,
     connection_flood,
@@ -44,14 +45,16 @@ async def attack_with_probes(
     server: ServerProcess, attack: Callable[[], Awaitable[dict[str, Any]]]
 ) -> dict[str, Any]:
     """Run ``attack`` while probing; check the probes during and after it, and the process."""
-    latencies: list[float] = []
+    probes = Probes()
     done = anyio.Event()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(probe_while, server.url, done, latencies)
+        tg.start_soon(probe_while, server.url, done, probes)
         result = await attack()
         done.set()
+    latencies = probes.latencies
     assert latencies, "no probe ran during the attack"
     assert max(latencies) < PROBE_TIMEOUT, f"probes during the attack: {latencies}"
+    assert probes.refused == []
     assert server.alive()
     assert await probe(server.url) < PROBE_TIMEOUT
     return result
