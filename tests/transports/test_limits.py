@@ -373,3 +373,13 @@ def test_admission_refuses_anything_but_http_1_1_with_400(version: bytes | None)
 def test_admission_refuses_a_negative_cap() -> None:
     with pytest.raises(ValueError, match="max_connections_per_ip"):
         Admission(10, -1)
+
+
+async def test_silent_tcp_connection_is_cut_at_the_handshake_timeout_and_counted() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(handshake_timeout=0.2) as server:
+            async with await anyio.connect_tcp("127.0.0.1", server.port) as stream:
+                await stream.send(b"GET /ws HTTP/1.1\r\n")  # and never the rest
+                with pytest.raises(anyio.EndOfStream):
+                    await stream.receive()
+            assert server.handshake_failures == 1
