@@ -243,6 +243,19 @@ async def test_quiet_client_is_pinged_and_stays_while_it_answers() -> None:
             assert len(server.core.client_ids) == 1
 
 
+async def test_server_pings_a_client_quiet_for_the_ping_interval() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(ping_interval=0.2, idle_timeout=0) as server:
+            stream, ws = await raw_websocket(server.port)
+            async with stream:
+                start = anyio.current_time()
+                while True:
+                    ws.receive_data(await stream.receive())
+                    if any(isinstance(e, Ping) for e in ws.events()):
+                        break
+                assert anyio.current_time() - start >= 0.2 * 0.75
+
+
 async def test_silent_connection_is_closed_after_idle_timeout_and_the_core_told() -> None:
     with anyio.fail_after(TIMEOUT):
         async with (
