@@ -3,7 +3,8 @@
 :class:`WebSocketServer` serves an :class:`opensyncparty_core.SessionServer`
 on asyncio or trio; :func:`serve_until_signal` runs one until SIGINT/SIGTERM.
 :func:`connect` opens a client connection. The ``opensyncparty-server``
-command is :func:`main`. :class:`JwtVerifier` checks upstream's JWTs.
+command is :func:`main`; :func:`add_limit_arguments` gives another command
+line the same limit flags. :class:`JwtVerifier` checks upstream's JWTs.
 
 Needs the ``transports`` extra; without it, importing a name from here
 raises :class:`ModuleNotFoundError` saying which extra to install.
@@ -14,7 +15,7 @@ from ._extras import missing_transports
 _missing = missing_transports()
 
 if _missing is None:
-    from ._cli import main, serve_until_signal
+    from ._cli import add_limit_arguments, limit_options, main, serve_until_signal
     from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
     from ._jwt import JwtVerifier
     from ._server import WebSocketServer, wall_clock_ms
@@ -32,7 +33,9 @@ __all__ = [
     "HandshakeError",
     "JwtVerifier",
     "WebSocketServer",
+    "add_limit_arguments",
     "connect",
+    "limit_options",
     "main",
     "serve_until_signal",
     "wall_clock_ms",

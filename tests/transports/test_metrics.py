@@ -91,6 +91,23 @@ async def test_rejected_handshakes_are_counted_by_reason() -> None:
     assert value(samples, "opensyncparty_handshakes_rejected_total", reason="origin") == 2
 
 
+async def test_capacity_refusals_and_timeouts_are_counted_too() -> None:
+    with anyio.fail_after(TIMEOUT):
+        async with running_server(max_connections=1, handshake_timeout=0.2) as server:
+            async with connect(server.url):
+                with pytest.raises(HandshakeError) as refused:
+                    async with connect(server.url):
+                        pass
+                assert refused.value.status_code == 503
+            async with await anyio.connect_tcp("127.0.0.1", server.port) as silent:
+                with pytest.raises(anyio.EndOfStream):
+                    await silent.receive()  # the server gives up on the silent client
+            samples = await scrape(server.port)
+    rejected = "opensyncparty_handshakes_rejected_total"
+    assert value(samples, rejected, reason="capacity") == 1
+    assert value(samples, rejected, reason="timeout") == 1
+
+
 async def test_metrics_can_be_turned_off() -> None:
     with anyio.fail_after(TIMEOUT):
         async with running_server(metrics=False) as server:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
 
 from opensyncparty_core import AuthSuccess, ClientHello, CreateRoom, RoomState
-from opensyncparty_transports import HandshakeError, connect
+from opensyncparty_transports import HandshakeError, WebSocketServer, connect
 from opensyncparty_transports._cli import build_parser
 from opensyncparty_transports._settings import Settings, SettingsError, resolve, server_options
 
@@ -76,6 +78,22 @@ def test_an_empty_secret_means_auth_off_and_star_means_any_origin() -> None:
     assert got.allowed_origins is None
     assert "token_verifier" not in server_options(got)
     assert "token_verifier" in server_options(settings(JWT_SECRET=SECRET))
+
+
+def test_every_access_keyword_of_the_server_has_a_setting(tmp_path: Path) -> None:
+    from .test_tls import write_certificate
+
+    certfile, keyfile = write_certificate(tmp_path)
+    everything = settings(
+        "--certfile", str(certfile), "--keyfile", str(keyfile),
+        JWT_SECRET=SECRET, ALLOWED_ORIGINS="https://a", METRICS_ADDRESS="127.0.0.1:0",
+    )  # fmt: skip
+    keywords = set(inspect.signature(WebSocketServer).parameters)
+    access = {"token_verifier", "allowed_origins", "ssl_context", "metrics"}
+    access |= {"metrics_host", "metrics_port"}
+    assert set(server_options(everything)) == access
+    assert access <= keywords
+    WebSocketServer(**server_options(everything))
 
 
 @pytest.mark.parametrize(
