@@ -6,7 +6,7 @@ on asyncio or trio; :func:`serve_until_signal` runs one until SIGINT/SIGTERM.
 command is :func:`main`.
 """
 
-from ._cli import main, serve_until_signal
+from ._cli import main, resolve_backend, serve_until_signal
 from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
 from ._server import WebSocketServer, wall_clock_ms
 
@@ -17,6 +17,7 @@ __all__ = [
     "WebSocketServer",
     "connect",
     "main",
+    "resolve_backend",
     "serve_until_signal",
     "wall_clock_ms",
 ]
