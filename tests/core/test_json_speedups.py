@@ -23,8 +23,8 @@ from opensyncparty_core import _json
 from tests.core.strategies import json_values
 
 # orjson is a dev dependency: without it these lines fail, they do not skip.
-fast_dumps: Callable[[Any], str] = _json.fast_dumps  # type: ignore[attr-defined]
-fast_loads: Callable[[str], Any] = _json.fast_loads  # type: ignore[attr-defined]
+fast_dumps: Callable[[Any], str] = _json.fast_dumps
+fast_loads: Callable[[str], Any] = _json.fast_loads
 
 # What orjson alone gets wrong, each next to values that must take the fast path.
 AWKWARD = [
@@ -124,8 +124,8 @@ def without_orjson(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def test_orjson_is_used_when_installed() -> None:
-    assert _json.dumps is _json.fast_dumps  # type: ignore[attr-defined]
-    assert _json.loads is _json.fast_loads  # type: ignore[attr-defined]
+    assert _json.dumps is _json.fast_dumps
+    assert _json.loads is _json.fast_loads
 
 
 def test_the_standard_library_is_used_without_orjson(without_orjson: Any) -> None:
