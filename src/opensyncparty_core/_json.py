@@ -14,8 +14,12 @@ standard library's; everything else is redone by the standard library:
   and no ``0.0000``, which is the common case; a string that merely looks
   like one of those costs a second encoding, nothing more.
 - decoding: orjson reads integers beyond 64 bits as floats and refuses lone
-  surrogates. Text with a run of 19 digits, or that orjson refuses, is decoded
-  by the standard library, which gives the value or the error.
+  surrogates. Text that orjson refuses, or whose value holds a float of
+  2**63 or more in magnitude (maybe such an integer), is decoded by the
+  standard library, which gives the value or the error.
+
+Regular expressions would cost more than orjson saves: the checks are
+substring tests on the output and a walk of the (small) decoded value.
 
 ``dumps`` and ``loads`` are the chosen pair; both pairs are importable for
 the tests that check they agree. Decoding refuses NaN, infinities (including
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -90,8 +93,7 @@ else:
         | orjson.OPT_PASSTHROUGH_DATETIME
         | orjson.OPT_PASSTHROUGH_SUBCLASS
     )
-    _OWN_FLOAT_FORMAT = re.compile(rb"e-\d(?![0-9A-Za-z])|0\.0000")
-    _LONG_DIGITS = re.compile(r"\d{19}")
+    _INT64 = 2.0**63
 
     def _refuse(value: Any) -> Any:
         raise TypeError(type(value).__name__)
@@ -102,18 +104,41 @@ else:
             data = _orjson_dumps(value, default=_refuse, option=_OPTIONS)
         except _OrjsonError:
             return std_dumps(value)
-        if not data.isascii() or b"null" in data or _OWN_FLOAT_FORMAT.search(data):
+        if not data.isascii() or b"null" in data or b"0.0000" in data:
             return std_dumps(value)
+        # A one-digit negative exponent (1e-7) is orjson's; in a UUID "e-" is not one.
+        at = data.find(b"e-")
+        while at >= 0:
+            if data[at + 2 : at + 3].isdigit() and not data[at + 3 : at + 4].isalnum():
+                return std_dumps(value)
+            at = data.find(b"e-", at + 2)
         return data.decode("ascii")
+
+    def _exact(value: Any) -> bool:
+        """False if ``value`` holds a float orjson may have made of a long integer."""
+        if type(value) is float:
+            return -_INT64 < value < _INT64
+        if type(value) is not dict and type(value) is not list:
+            return True
+        stack = [value]
+        while stack:
+            container = stack.pop()
+            for item in container.values() if type(container) is dict else container:
+                kind = type(item)
+                if kind is float:
+                    if not -_INT64 < item < _INT64:
+                        return False
+                elif kind is dict or kind is list:
+                    stack.append(item)
+        return True
 
     def fast_loads(text: str) -> Any:
         """:func:`std_loads`, by orjson where it gives the same value."""
-        if _LONG_DIGITS.search(text) is None:
-            try:
-                return _orjson_loads(text)
-            except _OrjsonDecodeError:
-                pass
-        return std_loads(text)
+        try:
+            value = _orjson_loads(text)
+        except _OrjsonDecodeError:
+            return std_loads(text)
+        return value if _exact(value) else std_loads(text)
 
     dumps = fast_dumps
     loads = fast_loads
