@@ -16,7 +16,8 @@ relay. Servers: ``asyncio``, ``uvloop`` and ``trio`` are
 ``examples/reference_server.py`` on that event loop; ``peer`` is
 ``../shared/bench/peer_websockets_server.py`` (``websockets``, encode once,
 ``websockets.broadcast``). The server's RSS is its peak during the run, its
-CPU the share of one core over the run.
+CPU the share of one core over the run (``gen CPU``: the load generator's; near
+100 % it measures itself more than the server).
 
 Ramp mode keeps C and INTERVAL and raises the number of rooms until p99
 passes 20 ms (or frames are lost, or seating fails); the knee is the
@@ -35,6 +36,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import socket
 import subprocess
@@ -162,11 +164,19 @@ def run_loadgen(
     command += ["--rooms", str(rooms), "--clients", str(clients), "--interval", str(interval)]
     command += ["--duration", str(duration), "--setup-timeout", "120"]
     env = os.environ | {"NODE_PATH": str(modules)}
+    # The load generator's CPU: children are counted once they have been waited for.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 200)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    gen_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (
+        time.monotonic() - started
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         return {"error": f"loadgen exited {done.returncode}: {done.stderr.strip()[-300:]}"}
     result: dict[str, Any] = json.loads(lines[-1])
+    result["loadgen_cpu"] = round(gen_cpu, 3)
     return result
 
 
@@ -235,6 +245,7 @@ COLUMNS = (
     ("frames_per_s", "{:>8}", "frames/s"),
     ("loss", "{:>6}", "loss"),
     ("server_cpu", "{:>5}", "CPU"),
+    ("loadgen_cpu", "{:>7}", "gen CPU"),
     ("rss_mib", "{:>7}", "RSS MiB"),
     ("load_before", "{:>5}", "load"),
 )
@@ -250,7 +261,7 @@ def row(result: dict[str, Any]) -> str:
     cells = []
     for key, fmt, _ in COLUMNS:
         value = result.get(key)
-        if isinstance(value, float) and key == "server_cpu":
+        if isinstance(value, float) and key.endswith("_cpu"):
             value = f"{value:.0%}"
         elif isinstance(value, float):
             value = f"{value:.2f}"
