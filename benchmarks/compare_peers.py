@@ -158,16 +158,19 @@ class Server:
 
 
 def run_loadgen(
-    modules: pathlib.Path, port: int, rooms: int, clients: int, interval: float, duration: float
+    modules: pathlib.Path, port: int, rooms: int, args: argparse.Namespace
 ) -> dict[str, Any]:
+    clients, interval, duration = args.clients, args.interval, args.duration
     command = ["node", str(KIT / "loadgen.mjs"), "--url", f"ws://{HOST}:{port}/ws"]
     command += ["--rooms", str(rooms), "--clients", str(clients), "--interval", str(interval)]
-    command += ["--duration", str(duration), "--setup-timeout", "120"]
+    command += ["--duration", str(duration), "--setup-timeout", str(args.setup_timeout)]
     env = os.environ | {"NODE_PATH": str(modules)}
     # The load generator's CPU: children are counted once they have been waited for.
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 200)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=duration + args.setup_timeout + 60
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     gen_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (
         time.monotonic() - started
@@ -199,9 +202,7 @@ def measure(
             command = [py_spy, "record", "--pid", str(server.popen.pid), "--duration", seconds]
             command += ["--rate", "200", "--format", "raw", "--output", raw]
             spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        result = run_loadgen(
-            modules, server.port, rooms, args.clients, args.interval, args.duration
-        )
+        result = run_loadgen(modules, server.port, rooms, args)
         cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
         if spy is not None and profile is not None:
             spy.send_signal(2)
@@ -322,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=int, default=20, help="per room, host included")
     parser.add_argument("--interval", type=float, default=40.0, help="ms between a host's seeks")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument(
+        "--setup-timeout", type=float, default=300.0, help="seconds allowed to seat everyone"
+    )
     parser.add_argument("--ramp", action="store_true", help="add rooms until p99 passes 20 ms")
     parser.add_argument(
         "--ramp-rooms",
