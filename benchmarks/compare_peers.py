@@ -245,6 +245,7 @@ COLUMNS = (
     ("max_ms", "{:>7}", "max ms"),
     ("frames_per_s", "{:>8}", "frames/s"),
     ("loss", "{:>6}", "loss"),
+    ("errors", "{:>6}", "errors"),
     ("server_cpu", "{:>5}", "CPU"),
     ("loadgen_cpu", "{:>7}", "gen CPU"),
     ("rss_mib", "{:>7}", "RSS MiB"),
