@@ -59,7 +59,7 @@ NODE_PREFIX = pathlib.Path.home() / ".cache" / "loadgen"
 HOST = "127.0.0.1"
 SERVERS = ("asyncio", "uvloop", "trio", "peer")
 P99_LIMIT_MS = 20.0
-RAMP_ROOMS = (25, 50, 100, 150, 200, 250, 300, 400)
+RAMP_ROOMS = (5, 10, 25, 50, 100, 150, 200, 300, 400)
 
 
 def free_port() -> int:
