@@ -49,9 +49,10 @@ class _Stream:
         return self.fd
 
 
-def connection(queue_size: int = 10) -> _Connection:
+def connection(queue_size: int = 10, max_queue_bytes: int = 0) -> _Connection:
     stream = cast(anyio.abc.SocketStream, _Stream(99))
-    return _Connection("c", Connection(ConnectionType.SERVER), stream, queue_size)
+    ws = Connection(ConnectionType.SERVER)
+    return _Connection("c", ws, stream, queue_size, max_queue_bytes, 0.0)
 
 
 def kernel_takes(monkeypatch: pytest.MonkeyPatch, accepted: int) -> list[bytes]:
@@ -100,6 +101,17 @@ async def test_more_unsent_frames_than_the_queue_holds_is_an_eviction(
     kernel_takes(monkeypatch, 0)
     assert connection(queue_size=3).push_many(FRAMES)
     assert not connection(queue_size=2).push_many(FRAMES)
+
+
+async def test_unsent_frames_over_the_byte_budget_are_an_eviction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kernel_takes(monkeypatch, 0)
+    assert connection(max_queue_bytes=12).push_many(FRAMES)  # 3 + 4 + 5 bytes
+    assert not connection(max_queue_bytes=11).push_many(FRAMES)
+    conn = connection(max_queue_bytes=12)
+    conn.push_many(FRAMES)
+    assert conn.queue_bytes == 12
 
 
 async def test_frames_behind_a_queue_are_queued_not_written(
