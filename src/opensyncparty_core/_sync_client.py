@@ -39,8 +39,9 @@ it. Server instants are turned into local ones with the clock estimate of
 - Players start late after a play or a seek. The lag is measured on each
   start and the next start aims that much further ahead (``learn_start_lead``).
 - Echo suppression: the play/pause/seek events that result from a command of
-  this client, and pauses while the player is buffering, are never sent as
-  host commands.
+  this client are never sent as host commands. Any other event of the host's
+  player is the user's and is sent, a pause during a stall included: a user's
+  command is never dropped.
 
 Wire extensions (ignored by other clients, relayed unchanged by the server):
 a ``seek`` and a ``state_update`` from this host carry ``at_server_ts``, the
@@ -447,8 +448,8 @@ class SyncClient:
     def player_event(self, action: PlayerAction, position: float, now: float) -> list[SyncOutput]:
         """The player reported a play, pause or seek (by the user or by one of our commands).
 
-        Echoes of this client's commands and pauses while buffering are
-        dropped; anything else from the host's player becomes a command.
+        Echoes of this client's commands are dropped; anything else from the
+        host's player becomes a command, a pause during a buffering stall too.
         A viewer's own actions are not sent (only the host controls the room).
         """
         self._now = max(self._now, now)
@@ -460,9 +461,8 @@ class SyncClient:
             ):
                 del self._echoes[i]
                 return []
-        status = self._status
-        if action == "pause" and status is not None and status.buffering:
-            return []
+        # A stall is not a pause (HTML5 reports it as ``waiting``): a pause that is not
+        # an echo is the user's, even mid-stall, and must reach the room.
         if not self.is_host or self.room_id is None:
             return []
         return self._host_command(action, position, now)

@@ -191,6 +191,43 @@ def test_pong_sample_settles_server_time() -> None:
     assert abs(estimate - (now + OFFSET)) <= 1.0
 
 
+def test_command_before_the_first_pong_runs_at_its_local_target() -> None:
+    # Until a pong arrives the offset is the first message's ``ts`` minus its arrival:
+    # late by one one-way delay, never of the wrong sign.
+    client = SyncClient()
+    now = 2_000.0
+    one_way = 5.0
+    hello = ClientHello(client_id=ME, ts=server(now - one_way), server_ts=server(now - one_way))
+    client.receive(hello, now)
+    estimate = client.server_time(now)
+    assert estimate is not None
+    assert now + OFFSET - one_way - 1.0 <= estimate <= now + OFFSET
+    state = RoomState(
+        room=ROOM,
+        client=ME,
+        name="n",
+        host_id=HOST,
+        position=0.0,
+        play_state="paused",
+        participant_count=2,
+        media_id="m",
+        ts=server(now),
+        server_ts=server(now),
+    )
+    client.receive(state, now + 1.0)
+    target = server(now) + 1500
+    out = client.receive(command("play", 12.0, target), now + 20.0)
+    assert player_commands(out) == []
+    # Timers run (pings go unanswered) until the play comes out.
+    t = now + 20.0
+    while not (commands := player_commands(client.handle_timer(t))):
+        deadline = client.next_deadline()
+        assert deadline is not None
+        t = max(t, deadline)
+    assert now + 1500.0 <= t <= now + 1500.0 + one_way + 1.0
+    assert commands == [Play(12.0, t)]
+
+
 def test_pong_for_an_unknown_ping_is_ignored() -> None:
     client = SyncClient()
     client.receive(ClientHello(client_id=ME, ts=5, server_ts=5), 0.0)
@@ -372,10 +409,13 @@ def test_echo_of_an_applied_command_is_not_sent_back() -> None:
     assert client.player_event("play", 5.0, now + 30.0) == []
 
 
-def test_pause_during_a_stall_is_not_sent() -> None:
+def test_user_pause_during_a_stall_is_sent() -> None:
+    # A stall never fires a pause of its own (HTML5 ``waiting``, mpv ``paused-for-cache``):
+    # a pause that is not the echo of a command is the user's, and must reach the room.
     client, now = synced(host=True, playing=True)
     client.observe(PlayerStatus(position=1.0, paused=False, buffering=True), now)
-    assert client.player_event("pause", 1.0, now + 10.0) == []
+    out = client.player_event("pause", 1.0, now + 10.0)
+    assert out == [PlayerEvent(room=ROOM, action="pause", position=1.0, ts=round(now + 10.0))]
 
 
 def test_host_user_pause_is_sent() -> None:
