@@ -142,6 +142,18 @@ class PlayerStatus:
     paused: bool
     rate: float = 1.0
     buffering: bool = False
+    sampled_at: float | None = None
+    """Local time (ms, the clock of ``now``) at which ``position`` was read, if not ``now``.
+
+    Players latch their position: HTML5's ``currentTime`` moves at each ``timeupdate``
+    (every 250 ms in most browsers), mpv's ``time-pos`` at each property change. Pass the
+    instant of that update (the event's time) and the client carries the position forward
+    to ``now``; leave it ``None`` when the position is fresh."""
+    output_latency: float = 0.0
+    """Seconds between the decoded ``position`` and what the user sees and hears (audio
+    output latency, e.g. mpv's ``audio-device-latency`` or Web Audio's ``outputLatency``).
+    The client keeps the *presented* position on the room's timeline: what the user sees
+    is ``position - output_latency`` while playing."""
 
 
 def _rate_bound(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
