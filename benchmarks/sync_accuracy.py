@@ -76,6 +76,7 @@ LONG = LinkModel(
     spike_probability=0.05,
     spike_ms=(100.0, 1_000.0),
 )
+STALLING = attrs.evolve(REALISTIC_PLAYER, stalls_per_minute=0.5, stall_ms=(300.0, 3_000.0))
 SLOW_HLS = attrs.evolve(REALISTIC_PLAYER, keyframe_s=(2.0, 6.0), seek_latency_ms=(500.0, 3_000.0))
 
 SCENARIOS = (
@@ -83,8 +84,7 @@ SCENARIOS = (
              player=IDEAL_PLAYER),
     Scenario(name="broadband", link=BROADBAND),
     Scenario(name="mobile", link=MOBILE),
-    Scenario(name="mobile+stalls", link=MOBILE,
-             player=attrs.evolve(REALISTIC_PLAYER, stalls_per_minute=0.5, stall_ms=(300.0, 3_000.0))),
+    Scenario(name="mobile+stalls", link=MOBILE, player=STALLING),
     Scenario(name="rtt-300-800", link=LONG),
     Scenario(name="slow-hls", link=BROADBAND, player=SLOW_HLS),
     Scenario(name="skew-200ppm", link=BROADBAND, skews_ppm=(0.0, 200.0), duration_s=300.0),
@@ -194,9 +194,7 @@ def _finite(values: dict[str, object]) -> dict[str, object]:
     }
 
 
-def _plot(
-    results: dict[tuple[int, str], list[SimResult]], seeds: int, path: pathlib.Path
-) -> None:
+def _plot(results: dict[tuple[int, str], list[SimResult]], seeds: int, path: pathlib.Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

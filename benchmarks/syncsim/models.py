@@ -244,10 +244,9 @@ class SimPlayer:
             if self._needs_seek(command.position, t):
                 self._seek(command.position, t, rng)
                 events.append("seek")
-        elif isinstance(command, Seek):
-            if self._needs_seek(command.position, t):
-                self._seek(command.position, t, rng)
-                if self.playing:
-                    self.blocked_until = self.settled_at = self.blocked_until + start
-                events.append("seek")
+        elif isinstance(command, Seek) and self._needs_seek(command.position, t):
+            self._seek(command.position, t, rng)
+            if self.playing:
+                self.blocked_until = self.settled_at = self.blocked_until + start
+            events.append("seek")
         return events

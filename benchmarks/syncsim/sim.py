@@ -134,6 +134,7 @@ class _Node:
     latched: tuple[float, float] = (0.0, 0.0)
     """(true ms, decoded position) of the last ``timeupdate``."""
     started_at: float = math.inf
+    rate_due: float = 0.0
 
     def local(self, t: float) -> float:
         return self.local_base + t * (1.0 + self.skew_ppm * 1e-6)
@@ -143,9 +144,7 @@ class _Node:
 
 
 class _Simulation:
-    def __init__(
-        self, scenario: Scenario, make_client: Callable[[], SimClient], seed: int
-    ) -> None:
+    def __init__(self, scenario: Scenario, make_client: Callable[[], SimClient], seed: int) -> None:
         self.scenario = scenario
         self.seed = seed
         self.rng = random.Random(seed)
@@ -240,14 +239,18 @@ class _Simulation:
     def handle(self, node: _Node, outputs: list[SyncOutput]) -> None:
         for output in outputs:
             if isinstance(output, SetRate):
+                # Late, but in the order they were set.
                 delay = self.rng.uniform(*self.scenario.player.rate_delay_ms)
-                rate = output.rate
-                self.at(self.now + delay, lambda: node.player.set_rate(self.now, rate))
+                node.rate_due = max(node.rate_due, self.now + delay)
+                self.at(node.rate_due, functools.partial(self._set_rate, node, output.rate))
             elif isinstance(output, (Play, Pause, Seek)):
                 self.apply(node, output)
             else:
                 self.send_up(node, output)
         self.arm_client_timer(node)
+
+    def _set_rate(self, node: _Node, rate: float) -> None:
+        node.player.set_rate(self.now, rate)
 
     def apply(self, node: _Node, command: Play | Pause | Seek) -> None:
         player = node.player
@@ -319,9 +322,12 @@ class _Simulation:
             sampled, position = self.now, player.position(self.now)
         else:
             sampled, position = node.latched
-        reported = position + self.rng.gauss(0.0, model.noise_s)
-        if self.rng.random() < model.glitch_probability:
-            reported -= model.glitch_s
+        reported = position
+        if player.advancing(sampled):
+            # Playing positions jitter (HLS timing, segment blips); a paused one is exact.
+            reported += self.rng.gauss(0.0, model.noise_s)
+            if self.rng.random() < model.glitch_probability:
+                reported -= model.glitch_s
         status = PlayerStatus(
             position=max(0.0, reported),
             paused=not player.playing,

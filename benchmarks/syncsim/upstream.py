@@ -36,6 +36,7 @@ from opensyncparty_core import (
     PlayerAction,
     PlayerEvent,
     PlayerStatus,
+    PlayState,
     Pong,
     Ready,
     RoomClosed,
@@ -119,10 +120,14 @@ class UpstreamClient:
             target = message.target_server_ts
             self._pending = (float(target if target is not None else 0), message)
             return self.handle_timer(now)
-        if isinstance(message, StateUpdate) and message.room == self.room_id:
-            if not self.is_host and message.server_ts is not None:
-                playing = message.play_state == "playing"
-                self._last_sync = (message.position, float(message.server_ts), playing)
+        if (
+            isinstance(message, StateUpdate)
+            and message.room == self.room_id
+            and not self.is_host
+            and message.server_ts is not None
+        ):
+            playing = message.play_state == "playing"
+            self._last_sync = (message.position, float(message.server_ts), playing)
         return []
 
     def ready(self, now: float) -> list[SyncOutput]:
@@ -153,7 +158,7 @@ class UpstreamClient:
             return [event]
         if settled and now - self._last_update >= STATE_UPDATE_MS:
             self._last_update = now
-            play_state = "paused" if status.paused else "playing"
+            play_state: PlayState = "paused" if status.paused else "playing"
             return [
                 StateUpdate(
                     room=self.room_id,

@@ -202,6 +202,9 @@ class SyncConfig:
     """Observations whose median estimates the player position (1: trust the last one)."""
     min_observations: int = attrs.field(default=3, validator=_rate_bound)
     """Observations needed after a play, seek or stall before the position is trusted."""
+    start_tolerance: float = 0.1
+    """A held player this little behind its start position plays from where it is (the
+    rate catches up) rather than seek: a seek is a visible hitch."""
     learn_start_lead: bool = True
     """Measure how late the player starts and aim that far ahead next time."""
     max_start_lead: float = 1.0
@@ -215,8 +218,8 @@ class SyncConfig:
     """A viewer joining a playing room waits this long for the host's next
     ``state_update`` (fresh and stamped) before starting from ``room_state``."""
     seek_announce_timeout_ms: float = 3_000.0
-    """Host: a seek while playing is announced once the player plays again (with its
-    filtered position), or after this long regardless."""
+    """Host: a seek while playing is announced at once (the room holds at the target) and
+    followed by a play from where this host's seek landed, or after this long regardless."""
     echo_window_ms: float = 2_000.0
     """A player event this soon after a matching command is its echo."""
     echo_tolerance: float = 1.0
@@ -257,6 +260,8 @@ class _Scheduled:
     """Server ms at which the command runs."""
     timeline: _Timeline
     """The timeline from then on."""
+    held: bool = False
+    """A held start: the player waits paused where its seek landed (see ``_seek_playing``)."""
 
 
 @attrs.frozen
@@ -269,6 +274,10 @@ class _Echo:
 # Seconds: a report this far from the filtered position is a jump, not noise
 # (HLS players misreport by tens of ms, a segment boundary by a few hundred).
 _JUMP = 1.0
+# Seconds: the most a seek is taken to land before its target (an HLS segment is 2-10 s).
+_MAX_SNAP = 10.0
+# Seconds: a held player this close to its start position is there.
+_HELD_EXACT = 0.002
 
 
 class SyncClient:
@@ -310,6 +319,9 @@ class SyncClient:
         self._lead_count = 0
         self._lead_probe = False
         self._echoes: list[_Echo] = []
+        self._hold: tuple[float, float] | None = None  # held start's (target, local time sent)
+        self._seek_time = 0.0  # ms a held seek took to settle, slowly forgotten
+        self._snap = 0.0  # seconds a seek landed before its target (keyframes)
         # Host.
         self._last_update_at: float | None = None
         self._last_sent_position: float | None = None
@@ -442,14 +454,24 @@ class SyncClient:
             # A discontinuity: positions before it say nothing about positions after.
             self._observations.clear()
         if not status.paused and not status.buffering:
+            # What the user sees, when it was sampled: carried forward like any observation.
+            sampled = now if status.sampled_at is None else min(status.sampled_at, now)
+            presented = status.position - status.output_latency * status.rate
             predicted = self.player_position(now)
-            if predicted is not None and abs(status.position - predicted) > _JUMP:
+            if (
+                predicted is not None
+                and abs(presented + self._advance(sampled, now) - predicted) > _JUMP
+            ):
                 self._observations.clear()  # a seek nobody told us about
-            self._observations.append((now, status.position))
+            self._observations.append((sampled, presented))
         out: list[SyncOutput] = []
         if self._lead_probe:
             self._measure_start_lag(now)
-        if self.room_id is None or self._pending is not None:
+        if self.room_id is None:
+            return out
+        if self._pending is not None:
+            if self._pending.held and status.paused and not status.buffering:
+                out += self._replan_held_start(status.position, now)
             return out
         if self.is_host:
             out += self._host_update(now)
@@ -485,10 +507,18 @@ class SyncClient:
         if self._join_by is not None:
             deadlines.append(self._join_by)
         if self._pending is not None:
-            local = self._to_local(self._pending.target)
+            local = self._due(self._pending)
             if local is not None:
                 deadlines.append(local)
         return min(deadlines, default=None)
+
+    def _due(self, pending: _Scheduled) -> float | None:
+        """Local time to run ``pending``: a play runs early by the player's start lag,
+        so that its picture starts at the target without a seek."""
+        local = self._to_local(pending.target)
+        if local is None or pending.action != "play":
+            return local
+        return local - self._lead * 1000.0
 
     def handle_timer(self, now: float) -> list[SyncOutput]:
         """Run what is due at ``now``: pings and scheduled commands (early calls are harmless)."""
@@ -509,11 +539,11 @@ class SyncClient:
         if pending is not None:
             # Compared in local time, as next_deadline computes it, so a call at the
             # deadline always runs the command.
-            local_target = self._to_local(pending.target)
+            local_target = self._due(pending)
             server_now = self.server_time(now)
             if local_target is not None and server_now is not None and now >= local_target:
                 self._pending = None
-                out += self._execute(pending, max(server_now, pending.target), now)
+                out += self._execute(pending, server_now, now)
         return out
 
     # ------------------------------------------------------------------
@@ -604,19 +634,35 @@ class SyncClient:
         assert expected is not None
         out = self._set_rate(1.0, now)
         if playing:
-            return out + self._command(Play(expected + self._lead, now), now)
+            return out + self._command(Play(expected + self._lead, now), now)  # already late
         return out + self._command(Pause(expected, now), now)
 
     def _execute(self, pending: _Scheduled, server_now: float, now: float) -> list[SyncOutput]:
         self._timeline = timeline = pending.timeline
-        position = timeline.at(server_now)
         command: PlayerCommand
         if pending.action == "play":
-            command = Play(position + self._lead, now)
-        elif pending.action == "pause":
+            # On time, this is the position the player holds: it starts without a seek.
+            start = max(server_now + self._lead * 1000.0, pending.target)
+            position = timeline.at(start)
+            status = self._status
+            if status is not None and status.paused and not status.buffering:
+                # A seek is a visible hitch (and may land on a keyframe elsewhere): a player
+                # held a little ahead waits for the timeline, a little behind starts anyway.
+                ahead = status.position - position
+                if _HELD_EXACT < ahead <= self.config.seek_threshold and timeline.playing:
+                    later = start + ahead * 1000.0
+                    self._pending = _Scheduled("play", later, timeline)
+                    return []
+                if -self.config.start_tolerance <= ahead <= _HELD_EXACT:
+                    position = status.position
+            return self._command(Play(position, now), now)
+        position = timeline.at(max(server_now, pending.target))
+        if pending.action == "pause":
             command = Pause(position, now)
         elif timeline.playing:
             return self._seek_playing(now)
+        elif self._status is not None and not self._status.paused:
+            command = Pause(position, now)  # the room holds (a host seeking): so does this player
         else:
             command = Seek(position, now)
         return self._command(command, now)
@@ -632,13 +678,39 @@ class SyncClient:
         server_now = self.server_time(now)
         assert timeline is not None
         assert server_now is not None
-        target = timeline.at(server_now) + self.config.seek_margin
         out = self._set_rate(1.0, now)
         if self.config.seek_margin <= 0.0:
+            target = timeline.at(server_now) + self.config.seek_margin
             return out + self._command(Seek(target, now), now)
+        # Far enough ahead that the seek lands (keyframe snap included) before the timeline.
+        margin = max(self.config.seek_margin, self._seek_time * 1.5 / 1000.0 + 0.2)
+        target = timeline.at(server_now) + margin + self._snap
         start = timeline.server_ts + (target - timeline.position) * 1000.0
-        self._pending = _Scheduled("play", start, timeline)
+        self._pending = _Scheduled("play", start, timeline, held=True)
+        self._hold = (target, now)
         return out + self._command(Pause(target, now), now)
+
+    def _replan_held_start(self, landed: float, now: float) -> list[SyncOutput]:
+        """The held player's seek has landed at ``landed``: start when the timeline gets there.
+
+        Players that seek to keyframes land before the target (HLS: by up to a segment);
+        how far, and how long the seek took, set the margin of the next held start.
+        """
+        pending, hold = self._pending, self._hold
+        if pending is None or hold is None:
+            return []
+        target, since = hold
+        self._hold = None
+        self._seek_time = max(now - since, 0.8 * self._seek_time)
+        snap = target - landed
+        self._snap = max(min(snap, _MAX_SNAP), 0.8 * self._snap, 0.0)
+        timeline = pending.timeline
+        start = timeline.server_ts + (landed - timeline.position) * 1000.0
+        server_now = self.server_time(now)
+        if server_now is not None and start < server_now + self._lead * 1000.0:
+            return self._seek_playing(now)  # landed behind the timeline: again, further ahead
+        self._pending = _Scheduled("play", start, timeline, held=False)
+        return []
 
     # ------------------------------------------------------------------
     # Player
@@ -748,11 +820,14 @@ class SyncClient:
         if action == "pause":
             self._timeline = _Timeline(position, server_now or 0.0, False)
             return [PlayerEvent(room=self.room_id, action="pause", position=position, ts=ts)]
-        if playing and self.config.stamp_positions:
-            # A playing player takes a while to seek: announce the seek once it plays again,
-            # stamped with where it really is, or viewers would aim ahead of the host.
+        if playing:
+            # Announced at the click, so every viewer seeks at once, in parallel with this
+            # host; the room holds (``play_state`` paused) and this player too. Once its
+            # seek has landed (on a keyframe, maybe before the target) a play from there
+            # starts everyone together, as any play does.
             self._unsent_seek = (position, now)
-            return []
+            event = self._seek_event(position, False, now)
+            return [event, *self._command(Pause(position, now), now)]
         return [self._seek_event(position, playing, now)]
 
     def _mark_command(self, position: float, now: float) -> None:
@@ -787,16 +862,19 @@ class SyncClient:
         status = self._status
         if self._unsent_seek is not None and status is not None:
             target, since = self._unsent_seek
-            if status.paused or now - since >= self.config.seek_announce_timeout_ms:
-                self._unsent_seek = None
-                return [self._seek_event(target, not status.paused, now)]
-            # The filtered position, not the first report: one glitchy report would
-            # put every viewer off by its error.
-            position = None if status.buffering else self.player_position(now)
-            if position is None:
+            landed = (
+                status.paused
+                and not status.buffering
+                and target - _MAX_SNAP <= status.position <= target + self.config.echo_tolerance
+            )
+            if not landed and now - since < self.config.seek_announce_timeout_ms:
                 return []
             self._unsent_seek = None
-            return [self._seek_event(position, True, now)]
+            start = round(status.position if landed else target, 3)
+            self._mark_command(start, now)
+            assert self.room_id is not None
+            play = PlayerEvent(room=self.room_id, action="play", position=start, ts=round(now))
+            return [play]
         if timeline is None or not timeline.playing or status is None:
             return []
         if status.paused or status.buffering:

@@ -424,36 +424,30 @@ def test_host_user_pause_is_sent() -> None:
     assert out == [PlayerEvent(room=ROOM, action="pause", position=42.0, ts=round(now))]
 
 
-def test_host_user_seek_while_playing_is_sent_once_the_player_plays_again() -> None:
-    client, now = synced(host=True)
-    client.receive(command("play", 0.0, server(now)), now)
-    client.observe(PlayerStatus(position=0.0, paused=False), now)
-    assert client.player_event("seek", 90.0, now + 10.0) == []
-    seeking = PlayerStatus(position=90.0, paused=False, buffering=True)
-    assert client.observe(seeking, now + 100.0) == []
-    # Playing again; one report is a glitch (0.25 s short). The median ignores it.
-    reports = [(350.0, 90.05), (600.0, 90.30), (850.0, 90.55 - 0.25)]
-    out: list[SyncOutput] = []
-    for t, position in reports:
-        out += client.observe(PlayerStatus(position=position, paused=False), now + t)
-    assert len(out) == 1
-    event = out[0]
-    assert isinstance(event, PlayerEvent)
-    assert event.action == "seek"
-    assert event.position == pytest.approx(90.55, abs=0.002)
-    assert event.payload["play_state"] == "playing"
-    assert abs(event.payload["at_server_ts"] - (now + 850.0 + OFFSET)) <= 1.0
-
-
-def test_host_seek_announces_the_new_position_even_if_no_report_showed_the_seek() -> None:
+def test_host_seek_while_playing_is_announced_at_the_click_and_the_host_holds() -> None:
     client, now = synced(host=True)
     client.receive(command("play", 0.0, server(now)), now)
     now, _ = feed_playing(client, now, position=0.0, seconds=3)
-    assert client.player_event("seek", 300.0, now) == []
-    _, out = feed_playing(client, now + 100.0, position=300.0, seconds=1)
-    seeks = [o for o in out if isinstance(o, PlayerEvent)]
-    assert len(seeks) == 1
-    assert seeks[0].position == pytest.approx(300.5, abs=0.01)
+    out = client.player_event("seek", 90.0, now)
+    event, hold = out
+    # Viewers seek at once, in parallel with this host, and hold there: the room waits.
+    assert isinstance(event, PlayerEvent)
+    assert (event.action, event.position, event.payload["play_state"]) == ("seek", 90.0, "paused")
+    assert hold == Pause(90.0, now)
+    # The player reports the hold's pause: an echo, not a command.
+    assert client.player_event("pause", 90.0, now + 5.0) == []
+
+
+def test_host_seek_is_followed_by_a_play_from_where_it_landed() -> None:
+    client, now = synced(host=True)
+    client.receive(command("play", 0.0, server(now)), now)
+    now, _ = feed_playing(client, now, position=0.0, seconds=3)
+    client.player_event("seek", 90.0, now)
+    seeking = PlayerStatus(position=88.0, paused=True, buffering=True)
+    assert client.observe(seeking, now + 100.0) == []
+    # Landed on the keyframe at 88 s, before the target: everyone plays from there.
+    out = client.observe(PlayerStatus(position=88.0, paused=True), now + 900.0)
+    assert out == [PlayerEvent(room=ROOM, action="play", position=88.0, ts=round(now + 900.0))]
 
 
 def test_a_jump_in_reports_resets_the_position_filter() -> None:
@@ -467,16 +461,16 @@ def test_a_jump_in_reports_resets_the_position_filter() -> None:
     assert client.player_position(now) == pytest.approx(50.0 + (now - jump) / 1000.0)
 
 
-def test_host_seek_is_announced_anyway_if_the_player_never_plays_again() -> None:
+def test_host_seek_is_followed_by_a_play_anyway_if_the_player_never_settles() -> None:
     client, now = synced(host=True)
     client.receive(command("play", 0.0, server(now)), now)
     client.observe(PlayerStatus(position=0.0, paused=False), now)
     client.player_event("seek", 90.0, now)
-    seeking = PlayerStatus(position=90.0, paused=False, buffering=True)
+    seeking = PlayerStatus(position=90.0, paused=True, buffering=True)
     timeout = client.config.seek_announce_timeout_ms
     assert client.observe(seeking, now + timeout - 1.0) == []
     out = client.observe(seeking, now + timeout)
-    assert [(o.action, o.position) for o in out if isinstance(o, PlayerEvent)] == [("seek", 90.0)]
+    assert [(o.action, o.position) for o in out if isinstance(o, PlayerEvent)] == [("play", 90.0)]
 
 
 def test_viewer_user_actions_are_never_sent() -> None:
