@@ -117,9 +117,9 @@ def _fmt(value: float, digits: int = 0) -> str:
 def _table(rows: list[tuple[str, str, Stats]]) -> str:
     header = (
         "| scenario | client | p50 ms | p95 ms | p99 ms | max ms | p95 by seed (min-med-max) "
-        "| start p95 ms | converge median / p95 s | never | seeks/viewer | seeds |"
+        "| start p95 ms | converge median / p95 s | never | seeks/viewer | asym. p95 ms | seeds |"
     )
-    lines = [header, "|---|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|"]
+    lines = [header, "|---|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|"]
     for name, client, s in rows:
         spread = sorted(s.p95_by_seed_ms)
         seeds = f"{_fmt(spread[0])}-{_fmt(statistics.median(spread))}-{_fmt(spread[-1])}"
@@ -127,7 +127,8 @@ def _table(rows: list[tuple[str, str, Stats]]) -> str:
             f"| {name} | {client} | {_fmt(s.p50_ms, 1)} | {_fmt(s.p95_ms, 1)} "
             f"| {_fmt(s.p99_ms)} | {_fmt(s.max_ms)} | {seeds} | {_fmt(s.start_p95_ms, 1)} "
             f"| {_fmt(s.converge_median_s, 2)} / {_fmt(s.converge_p95_s, 2)} "
-            f"| {s.never_converged}/{s.actions} | {s.seeks_per_viewer:.1f} | {s.seeds} |"
+            f"| {s.never_converged}/{s.actions} | {s.seeks_per_viewer:.1f} "
+            f"| {_fmt(s.asymmetry_p95_ms)} | {s.seeds} |"
         )
     return "\n".join(lines)
 

@@ -24,8 +24,9 @@ from opensyncparty_core import Pause, Play, PlayerAction, PlayerCommand, Seek
 
 __all__ = ["IDEAL_PLAYER", "REALISTIC_PLAYER", "LinkModel", "PlayerModel", "SimPlayer"]
 
-# A commanded position this close to the player's is not worth a seek (a frame at 200 fps).
-SEEK_EPSILON_S = 0.005
+# A commanded position this close to the player's is not worth a seek (a frame at 25 fps):
+# what an embedder does before it asks its player to seek.
+SEEK_EPSILON_S = 0.040
 
 
 @attrs.frozen(kw_only=True)
@@ -110,7 +111,7 @@ IDEAL_PLAYER = PlayerModel()
 """The first version's player: exact seeks, fresh positions, instant exact rates."""
 
 REALISTIC_PLAYER = PlayerModel(
-    start_latency_ms=(40.0, 250.0),
+    start_latency_ms=(40.0, 160.0),
     seek_latency_ms=(100.0, 600.0),
     buffering_flag_lag_ms=(0.0, 250.0),
     timeupdate_ms=250.0,
@@ -146,6 +147,7 @@ class SimPlayer:
     settled_at: float = 0.0
     """End of the current seek or start (the ``seeking`` flag's end); stalls excluded."""
     seek_target: float | None = None
+    seeking_until: float = 0.0
     stall_flags: list[tuple[float, float]] = attrs.field(factory=list)
     seeks: int = 0
 
@@ -207,7 +209,7 @@ class SimPlayer:
         return math.floor(target / self.keyframe_s + 1e-9) * self.keyframe_s
 
     def _needs_seek(self, target: float, t: float) -> bool:
-        if self.seek_target is not None and t < self.settled_at:
+        if self.seek_target is not None and t < self.seeking_until:
             return abs(target - self.seek_target) > SEEK_EPSILON_S
         return abs(target - self.position(t)) > SEEK_EPSILON_S
 
@@ -216,6 +218,7 @@ class SimPlayer:
         self.anchor_position, self.anchor_t = self.landing(target), t
         self.seek_target = target
         self.blocked_until = self.settled_at = t + rng.uniform(*self.model.seek_latency_ms)
+        self.seeking_until = self.settled_at
 
     def apply(self, command: PlayerCommand, t: float, rng: random.Random) -> list[PlayerAction]:
         """Carry out ``command`` at ``t``; returns the player events it causes, in order.

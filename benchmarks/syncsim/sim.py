@@ -114,6 +114,9 @@ class SimResult:
     """|viewer - host| (s) when the later of the two starts, for each viewer at each play."""
     seeks: tuple[int, ...]
     """Seeks each player made (host first)."""
+    asymmetry_ms: tuple[float, ...]
+    """Per viewer, the part of its clock error against the host's that no ping can see:
+    half the difference of (uplink - downlink) base delays of the two paths."""
     messages_sent: int
 
 
@@ -423,6 +426,10 @@ class _Simulation:
             user_actions=tuple(self.user_actions),
             start_errors=tuple(self.start_errors),
             seeks=tuple(node.player.seeks for node in self.nodes),
+            asymmetry_ms=tuple(
+                abs((n.up_base - n.down_base) - (host.up_base - host.down_base)) / 2.0
+                for n in self.nodes[1:]
+            ),
             messages_sent=self.messages_sent,
         )
 

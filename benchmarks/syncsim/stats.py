@@ -37,6 +37,9 @@ class Stats:
     actions: int
     seeks_per_viewer: float
     """Seeks a viewer's player made per run (each is a visible hitch)."""
+    asymmetry_p95_ms: float
+    """p95 over viewers of the path asymmetry no ping/pong can measure (see
+    :attr:`SimResult.asymmetry_ms`): a floor under any clock-based client's error."""
     seeds: int
 
 
@@ -96,6 +99,7 @@ def summarize(results: Sequence[SimResult]) -> Stats:
     converge: list[float] = []
     seeks = 0
     viewers = 0
+    asymmetry: list[float] = []
     for result in results:
         offsets = sorted(abs(o) * 1000.0 for _, _, o in result.samples)
         pooled += offsets
@@ -104,6 +108,7 @@ def summarize(results: Sequence[SimResult]) -> Stats:
         converge += convergence_times(result)
         seeks += sum(result.seeks[1:])
         viewers += len(result.seeks) - 1
+        asymmetry += result.asymmetry_ms
     pooled.sort()
     starts.sort()
     finite = sorted(c for c in converge if math.isfinite(c))
@@ -122,5 +127,6 @@ def summarize(results: Sequence[SimResult]) -> Stats:
         never_converged=len(converge) - len(finite),
         actions=len(converge),
         seeks_per_viewer=seeks / viewers if viewers else math.nan,
+        asymmetry_p95_ms=percentile(sorted(asymmetry), 0.95),
         seeds=len(results),
     )

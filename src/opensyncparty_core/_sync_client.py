@@ -278,6 +278,8 @@ _JUMP = 1.0
 _MAX_SNAP = 10.0
 # Seconds: a held player this close to its start position is there.
 _HELD_EXACT = 0.002
+# Seconds: seeks that land this far before their target mean a player that snaps to keyframes.
+_SNAPPING = 0.05
 
 
 class SyncClient:
@@ -469,8 +471,9 @@ class SyncClient:
             self._measure_start_lag(now)
         if self.room_id is None:
             return out
+        landed = self._learn_landing(status, now)
         if self._pending is not None:
-            if self._pending.held and status.paused and not status.buffering:
+            if landed and self._pending.held:
                 out += self._replan_held_start(status.position, now)
             return out
         if self.is_host:
@@ -488,10 +491,11 @@ class SyncClient:
         """
         self._now = max(self._now, now)
         self._echoes = [e for e in self._echoes if e.until >= now]
+        tolerance = self.config.echo_tolerance
         for i, echo in enumerate(self._echoes):
-            if (
-                echo.action == action
-                and abs(echo.position - position) <= self.config.echo_tolerance
+            # A seek may land on a keyframe before its target: the echo is reported there.
+            if echo.action == action and (
+                echo.position - _MAX_SNAP - tolerance <= position <= echo.position + tolerance
             ):
                 del self._echoes[i]
                 return []
@@ -655,10 +659,12 @@ class SyncClient:
                     return []
                 if -self.config.start_tolerance <= ahead <= _HELD_EXACT:
                     position = status.position
+                elif timeline.playing and ahead < 0.0:
+                    return self._seek_playing(now)  # too far behind: a held start, not a late one
             return self._command(Play(position, now), now)
         position = timeline.at(max(server_now, pending.target))
         if pending.action == "pause":
-            command = Pause(position, now)
+            command = Pause(self._pause_position(position, now), now)
         elif timeline.playing:
             return self._seek_playing(now)
         elif self._status is not None and not self._status.paused:
@@ -666,6 +672,22 @@ class SyncClient:
         else:
             command = Seek(position, now)
         return self._command(command, now)
+
+    def _pause_position(self, position: float, now: float) -> float:
+        """Where to pause for a room paused at ``position``.
+
+        A player that seeks to keyframes would land before ``position``, up to a segment
+        away: if it is a little ahead it pauses where it is instead, and the next start
+        waits for the timeline to get there (see ``_execute``).
+        """
+        here = self.player_position(now)
+        status = self._status
+        if here is None or status is None or status.paused or self._snap < _SNAPPING:
+            return position
+        here += status.output_latency * status.rate  # the decoded position, as players count
+        if 0.0 <= here - position < self.config.seek_threshold:
+            return here
+        return position
 
     def _seek_playing(self, now: float) -> list[SyncOutput]:
         """Join the playing timeline from wherever the player is.
@@ -687,7 +709,6 @@ class SyncClient:
         target = timeline.at(server_now) + margin + self._snap
         start = timeline.server_ts + (target - timeline.position) * 1000.0
         self._pending = _Scheduled("play", start, timeline, held=True)
-        self._hold = (target, now)
         return out + self._command(Pause(target, now), now)
 
     def _replan_held_start(self, landed: float, now: float) -> list[SyncOutput]:
@@ -696,14 +717,9 @@ class SyncClient:
         Players that seek to keyframes land before the target (HLS: by up to a segment);
         how far, and how long the seek took, set the margin of the next held start.
         """
-        pending, hold = self._pending, self._hold
-        if pending is None or hold is None:
+        pending = self._pending
+        if pending is None:
             return []
-        target, since = hold
-        self._hold = None
-        self._seek_time = max(now - since, 0.8 * self._seek_time)
-        snap = target - landed
-        self._snap = max(min(snap, _MAX_SNAP), 0.8 * self._snap, 0.0)
         timeline = pending.timeline
         start = timeline.server_ts + (landed - timeline.position) * 1000.0
         server_now = self.server_time(now)
@@ -716,8 +732,28 @@ class SyncClient:
     # Player
     # ------------------------------------------------------------------
 
+    def _learn_landing(self, status: PlayerStatus, now: float) -> bool:
+        """A paused player reports where the last pause or seek landed: learn how long
+        seeks take and how far before their target they land. Whether it had landed."""
+        hold = self._hold
+        if hold is None or not status.paused or status.buffering:
+            return False
+        target, since = hold
+        sampled = now if status.sampled_at is None else status.sampled_at
+        snap = target - status.position
+        if sampled <= since or not -self.config.echo_tolerance <= snap <= _MAX_SNAP:
+            return False  # a report from before the command, or not this command's landing
+        self._hold = None
+        self._seek_time = max(now - since, 0.8 * self._seek_time)
+        self._snap = max(min(snap, _MAX_SNAP), 0.8 * self._snap, 0.0)
+        return True
+
     def _command(self, command: PlayerCommand, now: float) -> list[SyncOutput]:
         """Issue ``command`` to the player, expecting its echo."""
+        if isinstance(command, (Pause, Seek)):
+            self._hold = (command.position, now)
+        elif isinstance(command, Play):
+            self._hold = None
         until = now + self.config.echo_window_ms
         self._echoes = [e for e in self._echoes if e.until >= now]  # unreported echoes expire
         if isinstance(command, Play):
