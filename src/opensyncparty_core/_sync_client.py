@@ -522,7 +522,11 @@ class SyncClient:
         local = self._to_local(pending.target)
         if local is None or pending.action != "play":
             return local
-        return local - self._lead * 1000.0
+        local -= self._lead * 1000.0
+        if pending.held and self._hold is not None:
+            # Still landing its last seek: observe re-plans once it has, or this gives up.
+            local = max(local, self._hold[1] + self.config.seek_announce_timeout_ms)
+        return local
 
     def handle_timer(self, now: float) -> list[SyncOutput]:
         """Run what is due at ``now``: pings and scheduled commands (early calls are harmless)."""
@@ -546,8 +550,19 @@ class SyncClient:
             local_target = self._due(pending)
             server_now = self.server_time(now)
             if local_target is not None and server_now is not None and now >= local_target:
-                self._pending = None
-                out += self._execute(pending, server_now, now)
+                hold = self._hold
+                if (
+                    pending.action == "play"
+                    and hold is not None
+                    and now - hold[1] < self.config.seek_announce_timeout_ms
+                ):
+                    # A play while the player is still seeking would start it late, or
+                    # seek again: wait for the landing (see _replan_held_start).
+                    self._timeline = pending.timeline
+                    self._pending = attrs.evolve(pending, held=True)
+                else:
+                    self._pending = None
+                    out += self._execute(pending, server_now, now)
         return out
 
     # ------------------------------------------------------------------
@@ -720,7 +735,7 @@ class SyncClient:
         pending = self._pending
         if pending is None:
             return []
-        timeline = pending.timeline
+        self._timeline = timeline = pending.timeline
         start = timeline.server_ts + (landed - timeline.position) * 1000.0
         server_now = self.server_time(now)
         if server_now is not None and start < server_now + self._lead * 1000.0:

@@ -288,11 +288,35 @@ def test_seek_while_playing_waits_ahead_and_starts_when_the_timeline_arrives() -
     client.receive(command("seek", 100.0, target, play_state="playing"), now)
     deadline, hold = advance(client, now, now + 1000.0)
     assert hold == [Pause(position=pytest.approx(100.5, abs=0.002), at=deadline)]  # type: ignore[arg-type]
-    start, played = advance(client, deadline, deadline + 1000.0)
+    held = hold[0].position  # type: ignore[union-attr]
+    # The player reports that its seek has landed, paused where it was told.
+    client.observe(PlayerStatus(position=held, paused=True), deadline + 100.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
     assert start - deadline == pytest.approx(500.0, abs=2.0)
+    assert played == [Play(held, start)]
+
+
+def test_held_start_that_lands_on_an_earlier_keyframe_starts_when_the_timeline_gets_there() -> None:
+    client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
+    client.receive(command("play", 10.0, server(now)), now)
+    client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
+    deadline, _ = advance(client, now, now + 1000.0)
+    # Asked for 100.5 s, the player lands on the keyframe at 100.2 s: no second seek.
+    client.observe(PlayerStatus(position=100.2, paused=True), deadline + 100.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
+    assert start - deadline == pytest.approx(200.0, abs=2.0)
+    assert played == [Play(100.2, start)]
+
+
+def test_held_start_goes_ahead_if_the_player_never_reports_its_landing() -> None:
+    client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
+    client.receive(command("play", 10.0, server(now)), now)
+    client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
+    deadline, _ = advance(client, now, now + 1000.0)
+    start, played = advance(client, deadline, deadline + 5000.0)
+    assert start - deadline == pytest.approx(client.config.seek_announce_timeout_ms, abs=2.0)
     assert len(played) == 1
     assert isinstance(played[0], Play)
-    assert played[0].position == pytest.approx(100.5, abs=0.003)
 
 
 def test_stamped_seek_counts_from_the_hosts_instant() -> None:
@@ -619,7 +643,9 @@ def test_viewer_joining_a_playing_room_starts_from_the_hosts_next_update() -> No
     )
     out = player_commands(client.receive(update, now + 100.0))
     assert out == [Pause(position=pytest.approx(11.6, abs=0.002), at=now + 100.0)]  # type: ignore[arg-type]
-    start, played = advance(client, now + 100.0, now + 1000.0)
+    held = out[0].position  # type: ignore[union-attr]
+    client.observe(PlayerStatus(position=held, paused=True), now + 200.0)  # the seek landed
+    start, played = advance(client, now + 200.0, now + 1000.0)
     assert start == pytest.approx(now + 600.0, abs=2.0)
     assert [type(p) for p in played] == [Play]
 
