@@ -288,7 +288,8 @@ def test_seek_while_playing_waits_ahead_and_starts_when_the_timeline_arrives() -
     client.receive(command("seek", 100.0, target, play_state="playing"), now)
     deadline, hold = advance(client, now, now + 1000.0)
     assert hold == [Pause(position=pytest.approx(100.5, abs=0.002), at=deadline)]  # type: ignore[arg-type]
-    held = hold[0].position  # type: ignore[union-attr]
+    assert isinstance(hold[0], Pause)
+    held = hold[0].position
     # The player reports that its seek has landed, paused where it was told.
     client.observe(PlayerStatus(position=held, paused=True), deadline + 100.0)
     start, played = advance(client, deadline + 100.0, deadline + 1000.0)
@@ -643,7 +644,8 @@ def test_viewer_joining_a_playing_room_starts_from_the_hosts_next_update() -> No
     )
     out = player_commands(client.receive(update, now + 100.0))
     assert out == [Pause(position=pytest.approx(11.6, abs=0.002), at=now + 100.0)]  # type: ignore[arg-type]
-    held = out[0].position  # type: ignore[union-attr]
+    assert isinstance(out[0], Pause)
+    held = out[0].position
     client.observe(PlayerStatus(position=held, paused=True), now + 200.0)  # the seek landed
     start, played = advance(client, now + 200.0, now + 1000.0)
     assert start == pytest.approx(now + 600.0, abs=2.0)
