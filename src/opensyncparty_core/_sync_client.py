@@ -466,6 +466,9 @@ class SyncClient:
             ):
                 self._observations.clear()  # a seek nobody told us about
             self._observations.append((sampled, presented))
+        if self._lead_count == 0 and self.config.learn_start_lead:
+            # Before any start was measured, the output latency is the least the lead is.
+            self._lead = min(max(status.output_latency, 0.0), self.config.max_start_lead)
         out: list[SyncOutput] = []
         if self._lead_probe:
             self._measure_start_lag(now)
