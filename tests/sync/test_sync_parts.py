@@ -57,7 +57,8 @@ def test_pings_are_due_on_schedule_with_distinct_ids(gaps: list[float]) -> None:
             client_ts = ping.payload["client_ts"]
             assert client_ts not in outstanding
             outstanding.add(client_ts)
-            assert clock.next_ping is not None and clock.next_ping > now
+            assert clock.next_ping is not None
+            assert clock.next_ping > now
 
 
 # --------------------------------------------------------------------------
