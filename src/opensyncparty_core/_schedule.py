@@ -22,7 +22,7 @@ import attrs
 from ._messages import PlayerAction
 from ._sync_values import Pause, Play, PlayerCommand, Seek
 
-__all__ = ["Echoes", "Scheduled", "StartPlan", "Timeline", "due", "plan_start"]
+__all__ = ["Echoes", "Scheduled", "StartPlan", "Timeline", "due", "plan_start", "start_instant"]
 
 HELD_EXACT = 0.002
 """Seconds: a held player this close to its start position is there."""
@@ -46,6 +46,13 @@ class Timeline:
         """The server instant at which a playing timeline reaches ``position``."""
         return self.server_ts + (position - self.position) * 1000.0
 
+    def line(self, server_now: float) -> float:
+        """The position at ``server_now`` on the timeline's line, before ``server_ts`` too:
+        where a player must be to be on it once it runs."""
+        if not self.playing:
+            return self.position
+        return self.position + (server_now - self.server_ts) / 1000.0
+
 
 @attrs.frozen
 class Scheduled:
@@ -60,23 +67,41 @@ class Scheduled:
     """A start that waits for the player's seek to land (it re-plans once it has)."""
 
 
+def start_instant(pending: Scheduled, held: float | None, max_shift: float) -> float:
+    """The server instant a play's picture should start.
+
+    A player held paused at ``held``, up to ``max_shift`` seconds off the position
+    the play has at its target, starts when the timeline reaches ``held``: a little
+    later if it holds ahead, a little earlier if behind, and no seek either way.
+    """
+    if held is None or pending.action != "play" or not pending.timeline.playing:
+        return pending.target
+    shift = held - pending.timeline.line(pending.target)
+    if abs(shift) > max_shift:
+        return pending.target
+    return pending.target + shift * 1000.0
+
+
 def due(
     pending: Scheduled,
     to_local: Callable[[float], float | None],
     lead_s: float,
     hold_since: float | None,
     hold_timeout_ms: float,
+    start: float | None = None,
 ) -> float | None:
     """Local time to run ``pending``.
 
     A play runs early by the player's start lag ``lead_s``, so that its picture
-    starts at the target without a seek. A held start whose player is still
-    landing a seek (sent at local ``hold_since``) waits for the landing, or
-    for ``hold_timeout_ms`` at most.
+    starts at ``start`` (see :func:`start_instant`; the target by default)
+    without a seek. A held start whose player is still landing a seek (sent at
+    local ``hold_since``) waits for the landing, or for ``hold_timeout_ms`` at most.
     """
-    local = to_local(pending.target)
-    if local is None or pending.action != "play":
-        return local
+    if pending.action != "play":
+        return to_local(pending.target)
+    local = to_local(pending.target if start is None else start)
+    if local is None:
+        return None
     local -= lead_s * 1000.0
     if pending.held and hold_since is not None:
         local = max(local, hold_since + hold_timeout_ms)

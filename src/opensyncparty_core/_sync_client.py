@@ -79,7 +79,7 @@ from ._messages import (
     ServerMessage,
     StateUpdate,
 )
-from ._schedule import Echoes, Scheduled, Timeline, due, plan_start
+from ._schedule import Echoes, Scheduled, Timeline, due, plan_start, start_instant
 from ._sync_clock import ServerClock
 from ._sync_values import (
     Pause,
@@ -406,6 +406,13 @@ class SyncClient:
     # Scheduled commands and starts
     # ------------------------------------------------------------------
 
+    def _held(self) -> float | None:
+        """Where the player holds, paused and settled; ``None`` if it does not."""
+        status = self._player.status
+        if status is None or not status.paused or status.buffering:
+            return None
+        return status.position
+
     def _due(self, pending: Scheduled) -> float | None:
         hold = self._player.hold
         return due(
@@ -414,6 +421,7 @@ class SyncClient:
             self._player.lead,
             None if hold is None else hold[1],
             self.config.seek_announce_timeout_ms,
+            start_instant(pending, self._held(), self.config.seek_threshold),
         )
 
     def _join(self, now: float) -> list[SyncOutput]:
@@ -432,12 +440,16 @@ class SyncClient:
         status = self._player.status
         command: PlayerCommand
         if pending.action == "play":
-            start = max(server_now + self._player.lead * 1000.0, pending.target)
-            held = None
-            if status is not None and status.paused and not status.buffering:
-                held = status.position
+            held = self._held()
+            start = server_now + self._player.lead * 1000.0
+            if held is None:
+                position = timeline.at(max(start, pending.target))
+            else:
+                # Due when the timeline reaches the held position (start_instant): on its line.
+                allowed = start_instant(pending, held, self.config.seek_threshold)
+                position = timeline.line(max(start, allowed))
             plan = plan_start(
-                timeline.at(start),
+                position,
                 held,
                 self.config.start_tolerance,
                 self.config.seek_threshold,
