@@ -309,7 +309,8 @@ class SyncClient:
                 if (
                     pending.action == "play"
                     and hold is not None
-                    and now - hold[1] < self.config.seek_announce_timeout_ms
+                    # The same sum as the deadline's (see _due), so a call at it goes on.
+                    and now < hold[1] + self.config.seek_announce_timeout_ms
                 ):
                     # A play while the player is still seeking would start it late, or
                     # seek again: wait for the landing (see _replan_held_start).
