@@ -15,7 +15,13 @@ from ._extras import missing_transports
 _missing = missing_transports()
 
 if _missing is None:
-    from ._cli import add_limit_arguments, limit_options, main, serve_until_signal
+    from ._cli import (
+        add_limit_arguments,
+        limit_options,
+        main,
+        resolve_backend,
+        serve_until_signal,
+    )
     from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
     from ._jwt import JwtVerifier
     from ._server import WebSocketServer, wall_clock_ms
@@ -37,6 +43,7 @@ __all__ = [
     "connect",
     "limit_options",
     "main",
+    "resolve_backend",
     "serve_until_signal",
     "wall_clock_ms",
 ]

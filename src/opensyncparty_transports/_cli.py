@@ -18,7 +18,7 @@ from ._extras import missing_message
 from ._server import WebSocketServer
 from ._settings import LOG_LEVELS, SettingsError, add_arguments, resolve, server_options
 
-__all__ = ["add_limit_arguments", "limit_options", "main", "serve_until_signal"]
+__all__ = ["add_limit_arguments", "limit_options", "main", "resolve_backend", "serve_until_signal"]
 
 logger = logging.getLogger("opensyncparty_transports.cli")
 
@@ -46,6 +46,24 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, no usage dump: the message names the flag.
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def resolve_backend(name: str) -> tuple[str, dict[str, Any]]:
+    """The anyio backend and its options for a ``--backend`` choice.
+
+    ``"uvloop"`` is asyncio on uvloop's event loop (the ``speedups`` extra);
+    ``"auto"`` is uvloop when it is installed, plain asyncio otherwise.
+    Raises :class:`ValueError` for ``"uvloop"`` without uvloop installed.
+    """
+    if name == "auto":
+        name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    if name == "uvloop":
+        if importlib.util.find_spec("uvloop") is None:
+            raise ValueError(
+                "--backend uvloop needs uvloop: pip install 'opensyncparty-core[speedups]'"
+            )
+        return "asyncio", {"use_uvloop": True}
+    return name, {}
 
 
 def _count(text: str) -> int:
@@ -139,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (env LOG_LEVEL; default INFO)",
     )
     parser.add_argument(
-        "--backend", default="asyncio", choices=["asyncio", "trio"], help="default asyncio"
+        "--backend",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop", "trio"],
+        help="event loop (default auto: uvloop if installed, else asyncio)",
     )
     add_limit_arguments(parser)
     add_arguments(parser)
@@ -156,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     try:
         settings = resolve(args, os.environ)
-        options = server_options(settings)
-    except SettingsError as exc:
+        server_kwargs = server_options(settings)
+        backend, backend_options = resolve_backend(args.backend)
+    except (SettingsError, ValueError) as exc:
         parser.error(str(exc))
     logging.basicConfig(
         level=settings.log_level,
@@ -165,10 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     server = WebSocketServer(
-        host=settings.host, port=settings.port, **limit_options(args), **options
+        host=settings.host, port=settings.port, **limit_options(args), **server_kwargs
     )
+    logger.debug("event loop: %s %s", backend, backend_options)
     try:
-        anyio.run(serve_until_signal, server, backend=args.backend)
+        anyio.run(serve_until_signal, server, backend=backend, backend_options=backend_options)
     except Exception as exc:
         # Task groups wrap a failure such as "address already in use" in groups of one.
         cause: BaseException = exc

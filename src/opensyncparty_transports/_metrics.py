@@ -164,7 +164,7 @@ class _Collector(Collector):
             buckets.append((bound, cumulative))
         yield HistogramMetricFamily(
             p + "fanout_seconds",
-            "Time to hand one event's outgoing messages to every recipient's socket or queue.",
+            "Time to hand the messages of one read or timer to every recipient's socket or queue.",
             buckets=buckets,
             sum_value=stats.fanout_sum,
         )
