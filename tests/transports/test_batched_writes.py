@@ -141,7 +141,9 @@ async def test_messages_read_together_reach_a_guest_in_one_write_and_in_order(
                 await guest.send(JoinRoom(room=room))
                 await receive_until(guest, RoomState)
                 guest_id = server.core.room(room).clients[1]
-                guest_fd = server._connections[guest_id].raw_socket.fileno()
+                raw_socket = server._connections[guest_id].raw_socket
+                assert raw_socket is not None  # no TLS here
+                guest_fd = raw_socket.fileno()
 
                 writes: list[int] = []
                 real_write = os.write
