@@ -111,6 +111,7 @@ class _Connection:
     """One accepted WebSocket: its wsproto state, socket and outbound queue."""
 
     __slots__ = (
+        "_queue",
         "client_id",
         "close_code",
         "close_reason",
@@ -124,7 +125,6 @@ class _Connection:
         "parts",
         "peer_close",
         "pinged_at",
-        "queue",
         "queue_bytes",
         "queue_size",
         "quiet_since",
@@ -152,11 +152,9 @@ class _Connection:
         self.ws = ws
         self.stream = stream
         self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        # Frames waiting for the writer task; never more than queue_size frames
-        # nor, but for a single frame, more than max_queue_bytes bytes.
-        # A broadcast frame is one bytes object shared by every queue it is in;
-        # the unsent tail of a partly written one is a view of it, not a copy.
-        self.queue: collections.deque[bytes | memoryview] = collections.deque()
+        # The outbound queue (see ``queue``), None while nothing waits: an
+        # empty deque is 760 bytes, and most clients never have a backlog.
+        self._queue: collections.deque[bytes | memoryview] | None = None
         self.queue_size = queue_size
         self.queue_bytes = 0
         self.max_queue_bytes = max_queue_bytes
@@ -188,14 +186,33 @@ class _Connection:
         self.parts: list[str] = []
         self.size = 0
 
+    @property
+    def queue(self) -> collections.deque[bytes | memoryview]:
+        """Frames waiting for the writer task, created on first use.
+
+        Never more than ``queue_size`` frames nor, but for a single frame, more
+        than ``max_queue_bytes`` bytes. A broadcast frame is one bytes object
+        shared by every queue it is in; the unsent tail of a partly written one
+        is a view of it, not a copy.
+        """
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
+        return queue
+
+    @property
+    def queued(self) -> int:
+        """Frames in the queue, without creating it."""
+        return len(self._queue) if self._queue is not None else 0
+
     def push(self, frame: bytes) -> bool:
         """Send or queue ``frame`` without waiting; False if the queue is full.
 
         Raises :class:`OSError` if the socket is broken. The caller starts the
         writer task if this left anything queued.
         """
-        queue = self.queue
-        if queue or self.writer_active or self.writing:
+        if self._queue or self.writer_active or self.writing:
+            queue = self.queue
             # Bytes of ours are still ahead of this frame: it goes behind them.
             # An empty queue takes any one frame, so a frame over the byte
             # budget still reaches a client that reads.
@@ -216,7 +233,7 @@ class _Connection:
             sent = 0
         if sent < len(frame):
             rest = memoryview(frame)[sent:] if sent else frame
-            queue.append(rest)
+            self.queue.append(rest)
             self.queue_bytes += len(rest)
             self.partial = sent > 0
         return True
@@ -227,8 +244,7 @@ class _Connection:
         What the kernel does not take is queued frame by frame, as single
         pushes would have queued it, so the bounds count the same either way.
         """
-        queue = self.queue
-        if len(frames) == 1 or queue or self.writer_active or self.writing:
+        if len(frames) == 1 or self._queue or self.writer_active or self.writing:
             return all(self.push(frame) for frame in frames)
         try:
             sent = os.write(self.raw_socket.fileno(), b"".join(frames))
@@ -240,11 +256,11 @@ class _Connection:
             if end > sent:
                 if offset < sent:  # partly written: its tail heads the queue
                     rest = memoryview(frame)[sent - offset :]
-                    queue.append(rest)
+                    self.queue.append(rest)
                     self.queue_bytes += len(rest)
                     self.partial = True
-                elif not queue:  # an empty queue takes any one frame
-                    queue.append(frame)
+                elif not self._queue:  # an empty queue takes any one frame
+                    self.queue.append(frame)
                     self.queue_bytes += len(frame)
                 elif not self.push(frame):
                     return False
@@ -525,30 +541,45 @@ class WebSocketServer:
 
     async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
-            ws: Connection | None = None
             address = _peer_address(stream)
-            with anyio.CancelScope() as scope:
-                self._handshakes[scope] = anyio.current_time()
-                if self._stopping:  # accepted just before stop(): do not start
-                    scope.cancel()
-                try:
-                    with anyio.move_on_after(self.handshake_timeout) as timeout:
-                        ws = await self._handshake(stream, address)
-                    if timeout.cancelled_caught:
-                        self._log_bad_handshake(
-                            "handshake from %s timed out after %g s",
-                            _peer(stream),
-                            self.handshake_timeout,
-                        )
-                finally:
-                    self._handshakes.pop(scope, None)
+            ws = await self._timed_handshake(stream, address)
             if ws is None:
                 return
             try:
-                if not (scope.cancelled_caught or self._stopping):
+                if not self._stopping:
                     await self._run_websocket(stream, ws)
             finally:
                 self._admission.release(address)
+
+    async def _timed_handshake(
+        self, stream: anyio.abc.SocketStream, address: str
+    ) -> Connection | None:
+        """:meth:`_handshake` within the handshake timeout, cut short by :meth:`stop`.
+
+        A separate call so that its two cancel scopes (about 600 bytes each)
+        are freed once the upgrade is done, not held by every idle connection.
+        """
+        ws: Connection | None = None
+        with anyio.CancelScope() as scope:
+            self._handshakes[scope] = anyio.current_time()
+            if self._stopping:  # accepted just before stop(): do not start
+                scope.cancel()
+            try:
+                with anyio.move_on_after(self.handshake_timeout) as timeout:
+                    ws = await self._handshake(stream, address)
+                if timeout.cancelled_caught:
+                    self._log_bad_handshake(
+                        "handshake from %s timed out after %g s",
+                        _peer(stream),
+                        self.handshake_timeout,
+                    )
+            finally:
+                self._handshakes.pop(scope, None)
+        if ws is not None and scope.cancelled_caught:
+            # Upgraded, then cut short by stop(): the slot it holds is given back.
+            self._admission.release(address)
+            return None
+        return ws
 
     async def _handshake(self, stream: anyio.abc.SocketStream, address: str) -> Connection | None:
         """Read the HTTP request; upgrade it, or answer it and return None.
@@ -906,14 +937,14 @@ class WebSocketServer:
             self._log_eviction(
                 "client %s evicted: outbound queue full (%d messages, %d bytes)",
                 conn.client_id,
-                len(conn.queue),
+                conn.queued,
                 conn.queue_bytes,
             )
             conn.request_close(
                 CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
             )
             return self._forget(conn)
-        queued = len(conn.queue)
+        queued = conn.queued
         if queued:
             if queued > self.peak_queue_length:
                 self.peak_queue_length = queued
