@@ -205,6 +205,11 @@ class _Connection:
         """Frames in the queue, without creating it."""
         return len(self._queue) if self._queue is not None else 0
 
+    def drop_empty_queue(self) -> None:
+        """Free the queue once drained, so a client idle after a backlog holds none."""
+        if not self._queue:
+            self._queue = None
+
     def push(self, frame: bytes) -> bool:
         """Send or queue ``frame`` without waiting; False if the queue is full.
 
@@ -531,25 +536,24 @@ class WebSocketServer:
     # ------------------------------------------------------------------
 
     async def _handle_stream(self, stream: anyio.abc.SocketStream) -> None:
-        # One connection's failure must never end the task group that serves the others.
+        # One coroutine, not a guard around a second one: every idle connection
+        # holds the frames of its task's coroutines (about 250 bytes each).
         try:
-            await self._serve_connection(stream)
+            async with stream:
+                address = _peer_address(stream)
+                ws = await self._timed_handshake(stream, address)
+                if ws is None:
+                    return
+                try:
+                    if not self._stopping:
+                        await self._run_websocket(stream, ws)
+                finally:
+                    self._admission.release(address)
+        # One connection's failure must never end the task group that serves the others.
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             logger.debug("connection lost: %r", exc)
         except Exception:
             self._log_handler_failure("connection handler failed", exc_info=True)
-
-    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            address = _peer_address(stream)
-            ws = await self._timed_handshake(stream, address)
-            if ws is None:
-                return
-            try:
-                if not self._stopping:
-                    await self._run_websocket(stream, ws)
-            finally:
-                self._admission.release(address)
 
     async def _timed_handshake(
         self, stream: anyio.abc.SocketStream, address: str
@@ -848,6 +852,7 @@ class WebSocketServer:
             conn.read_scope.cancel()
         finally:
             conn.writer_active = False
+            conn.drop_empty_queue()
             if conn.writer_done is not None:
                 conn.writer_done.set()
 
