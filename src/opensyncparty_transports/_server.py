@@ -696,6 +696,8 @@ class WebSocketServer:
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
+        # This frame lives as long as the connection: not the hello's text with it.
+        del out
         try:
             with conn.read_scope:
                 await self._read_loop(conn)
@@ -721,6 +723,8 @@ class WebSocketServer:
                 return
             conn.heard = True
             ws.receive_data(data)
+            # Not held while the next read waits, perhaps for minutes.
+            del data
             # Everything one read brings (a host behind by several seeks) is
             # written once per recipient, not once per message.
             self._holding = True
