@@ -124,6 +124,7 @@ class _Connection:
     """One accepted WebSocket: its wsproto state, socket and outbound queue."""
 
     __slots__ = (
+        "_queue",
         "client_id",
         "close_code",
         "close_reason",
@@ -137,7 +138,6 @@ class _Connection:
         "parts",
         "peer_close",
         "pinged_at",
-        "queue",
         "queue_bytes",
         "queue_size",
         "quiet_since",
@@ -170,11 +170,9 @@ class _Connection:
             if isinstance(stream, TLSStream)
             else stream.extra(anyio.abc.SocketAttribute.raw_socket)
         )
-        # Frames waiting for the writer task; never more than queue_size frames
-        # nor, but for a single frame, more than max_queue_bytes bytes.
-        # A broadcast frame is one bytes object shared by every queue it is in;
-        # the unsent tail of a partly written one is a view of it, not a copy.
-        self.queue: collections.deque[bytes | memoryview] = collections.deque()
+        # The outbound queue (see ``queue``), None while nothing waits: an
+        # empty deque is 760 bytes, and most clients never have a backlog.
+        self._queue: collections.deque[bytes | memoryview] | None = None
         self.queue_size = queue_size
         self.queue_bytes = 0
         self.max_queue_bytes = max_queue_bytes
@@ -206,14 +204,38 @@ class _Connection:
         self.parts: list[str] = []
         self.size = 0
 
+    @property
+    def queue(self) -> collections.deque[bytes | memoryview]:
+        """Frames waiting for the writer task, created on first use.
+
+        Never more than ``queue_size`` frames nor, but for a single frame, more
+        than ``max_queue_bytes`` bytes. A broadcast frame is one bytes object
+        shared by every queue it is in; the unsent tail of a partly written one
+        is a view of it, not a copy.
+        """
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
+        return queue
+
+    @property
+    def queued(self) -> int:
+        """Frames in the queue, without creating it."""
+        return len(self._queue) if self._queue is not None else 0
+
+    def drop_empty_queue(self) -> None:
+        """Free the queue once drained, so a client idle after a backlog holds none."""
+        if not self._queue:
+            self._queue = None
+
     def push(self, frame: bytes) -> bool:
         """Send or queue ``frame`` without waiting; False if the queue is full.
 
         Raises :class:`OSError` if the socket is broken. The caller starts the
         writer task if this left anything queued.
         """
-        queue = self.queue
-        if queue or self.writer_active or self.writing or self.raw_socket is None:
+        if self._queue or self.writer_active or self.writing or self.raw_socket is None:
+            queue = self.queue
             # Bytes of ours are still ahead of this frame: it goes behind them.
             # An empty queue takes any one frame, so a frame over the byte
             # budget still reaches a client that reads.
@@ -234,7 +256,7 @@ class _Connection:
             sent = 0
         if sent < len(frame):
             rest = memoryview(frame)[sent:] if sent else frame
-            queue.append(rest)
+            self.queue.append(rest)
             self.queue_bytes += len(rest)
             self.partial = sent > 0
         return True
@@ -245,10 +267,9 @@ class _Connection:
         What the kernel does not take is queued frame by frame, as single
         pushes would have queued it, so the bounds count the same either way.
         """
-        queue = self.queue
         if (
             len(frames) == 1
-            or queue
+            or self._queue
             or self.writer_active
             or self.writing
             or self.raw_socket is None
@@ -264,11 +285,11 @@ class _Connection:
             if end > sent:
                 if offset < sent:  # partly written: its tail heads the queue
                     rest = memoryview(frame)[sent - offset :]
-                    queue.append(rest)
+                    self.queue.append(rest)
                     self.queue_bytes += len(rest)
                     self.partial = True
-                elif not queue:  # an empty queue takes any one frame
-                    queue.append(frame)
+                elif not self._queue:  # an empty queue takes any one frame
+                    self.queue.append(frame)
                     self.queue_bytes += len(frame)
                 elif not self.push(frame):
                     return False
@@ -506,7 +527,8 @@ class WebSocketServer:
     @property
     def metrics_view(self) -> tuple[int, int, int, Mapping[str, int]]:
         """Clients, rooms, bytes in outbound queues, messages received by type: for a scrape."""
-        queued = sum(len(f) for c in self._connections.values() for f in c.queue)
+        # The byte counters, not the queues: reading a queue would create it.
+        queued = sum(c.queue_bytes for c in self._connections.values())
         core = self.core
         return len(core.client_ids), len(core.room_ids), queued, core.received_by_type
 
@@ -651,46 +673,61 @@ class WebSocketServer:
     # ------------------------------------------------------------------
 
     async def _handle_stream(self, stream: anyio.abc.SocketStream) -> None:
-        # One connection's failure must never end the task group that serves the others.
+        # One coroutine, not a guard around a second one: every idle connection
+        # holds the frames of its task's coroutines (about 250 bytes each).
         try:
-            if self.ssl_context is None:
-                await self._serve_connection(stream)
-            else:
+            byte_stream: anyio.abc.ByteStream = stream
+            if self.ssl_context is not None:
                 tls_stream = await self._start_tls(stream)
-                if tls_stream is not None:
-                    await self._serve_connection(tls_stream)
+                if tls_stream is None:
+                    return
+                byte_stream = tls_stream
+            async with byte_stream:
+                address = _peer_address(byte_stream)
+                ws = await self._timed_handshake(byte_stream, address)
+                if ws is None:
+                    return
+                try:
+                    if not self._stopping:
+                        await self._run_websocket(byte_stream, ws)
+                finally:
+                    self._admission.release(address)
+        # One connection's failure must never end the task group that serves the others.
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             logger.debug("connection lost: %r", exc)
         except Exception:
             self._log_handler_failure("connection handler failed", exc_info=True)
 
-    async def _serve_connection(self, stream: anyio.abc.ByteStream) -> None:
-        async with stream:
-            ws: Connection | None = None
-            address = _peer_address(stream)
-            with anyio.CancelScope() as scope:
-                self._handshakes[scope] = anyio.current_time()
-                if self._stopping:  # accepted just before stop(): do not start
-                    scope.cancel()
-                try:
-                    with anyio.move_on_after(self.handshake_timeout) as timeout:
-                        ws = await self._handshake(stream, address)
-                    if timeout.cancelled_caught:
-                        self.stats.rejected("timeout")
-                        self._log_bad_handshake(
-                            "handshake from %s timed out after %g s",
-                            _peer(stream),
-                            self.handshake_timeout,
-                        )
-                finally:
-                    self._handshakes.pop(scope, None)
-            if ws is None:
-                return
+    async def _timed_handshake(
+        self, stream: anyio.abc.ByteStream, address: str
+    ) -> Connection | None:
+        """:meth:`_handshake` within the handshake timeout, cut short by :meth:`stop`.
+
+        A separate call so that its two cancel scopes (about 600 bytes each)
+        are freed once the upgrade is done, not held by every idle connection.
+        """
+        ws: Connection | None = None
+        with anyio.CancelScope() as scope:
+            self._handshakes[scope] = anyio.current_time()
+            if self._stopping:  # accepted just before stop(): do not start
+                scope.cancel()
             try:
-                if not (scope.cancelled_caught or self._stopping):
-                    await self._run_websocket(stream, ws)
+                with anyio.move_on_after(self.handshake_timeout) as timeout:
+                    ws = await self._handshake(stream, address)
+                if timeout.cancelled_caught:
+                    self.stats.rejected("timeout")
+                    self._log_bad_handshake(
+                        "handshake from %s timed out after %g s",
+                        _peer(stream),
+                        self.handshake_timeout,
+                    )
             finally:
-                self._admission.release(address)
+                self._handshakes.pop(scope, None)
+        if ws is not None and scope.cancelled_caught:
+            # Upgraded, then cut short by stop(): the slot it holds is given back.
+            self._admission.release(address)
+            return None
+        return ws
 
     async def _handshake(self, stream: anyio.abc.ByteStream, address: str) -> Connection | None:
         """Read the HTTP request; upgrade it, or answer it and return None.
@@ -824,6 +861,8 @@ class WebSocketServer:
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
+        # This frame lives as long as the connection: not the hello's text with it.
+        del out
         try:
             with conn.read_scope:
                 await self._read_loop(conn)
@@ -849,6 +888,8 @@ class WebSocketServer:
                 return
             conn.heard = True
             ws.receive_data(data)
+            # Not held while the next read waits, perhaps for minutes.
+            del data
             # Everything one read brings (a host behind by several seeks) is
             # written once per recipient, not once per message.
             self._holding = True
@@ -980,6 +1021,7 @@ class WebSocketServer:
             conn.read_scope.cancel()
         finally:
             conn.writer_active = False
+            conn.drop_empty_queue()
             if conn.writer_done is not None:
                 conn.writer_done.set()
 
@@ -1069,14 +1111,14 @@ class WebSocketServer:
             self._log_eviction(
                 "client %s evicted: outbound queue full (%d messages, %d bytes)",
                 conn.client_id,
-                len(conn.queue),
+                conn.queued,
                 conn.queue_bytes,
             )
             conn.request_close(
                 CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
             )
             return self._forget(conn)
-        queued = len(conn.queue)
+        queued = conn.queued
         if queued:
             if queued > self.peak_queue_length:
                 self.peak_queue_length = queued
