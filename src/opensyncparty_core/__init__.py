@@ -12,7 +12,7 @@ from importlib.metadata import version as _version
 
 from ._clock_sync import ClockConfig, ClockEstimator, ClockModel, ClockSample
 from ._config import Config
-from ._errors import LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
+from ._errors import ErrorCode, LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
 from ._ids import seeded_uuid4s
 from ._messages import (
     ClientHello,
@@ -69,6 +69,7 @@ __all__ = [
     "CreateRoom",
     "DropReason",
     "Error",
+    "ErrorCode",
     "JoinRoom",
     "LeaveRoom",
     "ListRooms",

@@ -66,11 +66,11 @@ class RoomLifecycle:
         state = self._state
         room = state.rooms.get(msg.room)
         if room is None:
-            refuse(f"Room '{msg.room}' not found")
+            refuse(f"Room '{msg.room}' not found", "ROOM_NOT_FOUND")
         if client.room is room:
             return [state.out((client.id,), state.room_state(room, client.id, now))]
         if len(room.members) >= state.config.max_room_size:
-            refuse(f"Room is full ({state.config.max_room_size} members)")
+            refuse(f"Room is full ({state.config.max_room_size} members)", "ROOM_FULL")
         out: list[Outgoing] = []
         if client.room is not None:
             self.leave(client, now, out)

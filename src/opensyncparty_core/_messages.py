@@ -265,11 +265,16 @@ class Pong:
 
 @attrs.frozen
 class Error:
-    """``error``: the recipient's last message was refused; nothing changed."""
+    """``error``: the recipient's last message was refused; nothing changed.
+
+    ``code`` is the machine-readable reason (an :data:`ErrorCode`); ``None``
+    only when decoding a server that sends none.
+    """
 
     message: str
     ts: int
     server_ts: int
+    code: str | None = None
     type: ClassVar[Literal["error"]] = "error"
 
 
@@ -392,7 +397,10 @@ def _to_wire(m: Message) -> dict[str, Any]:
     if isinstance(m, (Pong, Ping)):
         return _envelope(m.type, m.ts, getattr(m, "server_ts", None), payload=m.payload)
     if isinstance(m, Error):
-        return _envelope(m.type, m.ts, m.server_ts, payload={"message": m.message})
+        error_payload = {"message": m.message}
+        if m.code is not None:
+            error_payload["code"] = m.code
+        return _envelope(m.type, m.ts, m.server_ts, payload=error_payload)
     if isinstance(m, CreateRoom):
         payload = {"name": m.name, "start_pos": m.start_pos}
         if m.media_id is not None:
@@ -488,13 +496,15 @@ def _load_object(text: str) -> dict[str, Any]:
         if end != len(text):
             obj = _decode_json(text)
     except (ValueError, RecursionError):
-        raise RemoteProtocolError(INVALID_FORMAT) from None
+        raise RemoteProtocolError(INVALID_FORMAT, "INVALID_FORMAT") from None
     if type(obj) is not dict or type(obj.get("type")) is not str:
-        raise RemoteProtocolError(INVALID_FORMAT)
+        raise RemoteProtocolError(INVALID_FORMAT, "INVALID_FORMAT")
     # Counting brackets is cheap and bounds the depth; strings may hold some too,
     # which only costs the exact walk.
     if text.count("[") + text.count("{") > MAX_NESTING and _too_deep(obj):
-        raise RemoteProtocolError(f"Message nested deeper than {MAX_NESTING} levels")
+        raise RemoteProtocolError(
+            f"Message nested deeper than {MAX_NESTING} levels", "MESSAGE_TOO_DEEP"
+        )
     return obj
 
 
@@ -534,7 +544,7 @@ def _room(obj: Mapping[str, Any]) -> str | None:
 def _required_room(obj: Mapping[str, Any]) -> str:
     room = _room(obj)
     if room is None:
-        raise RemoteProtocolError(f"Field 'room' is required for {obj['type']}")
+        raise RemoteProtocolError(f"Field 'room' is required for {obj['type']}", "ROOM_REQUIRED")
     return room
 
 
@@ -677,7 +687,7 @@ def decode_client_message(text: str) -> ClientMessage:
     obj = _load_object(text)
     decoder = _CLIENT_DECODERS.get(obj["type"])
     if decoder is None:
-        raise RemoteProtocolError(f"Unknown message type '{obj['type']}'")
+        raise RemoteProtocolError(f"Unknown message type '{obj['type']}'", "UNKNOWN_MESSAGE_TYPE")
     return decoder(obj, _optional_int(obj, "ts"))
 
 
@@ -765,7 +775,13 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
         if kind == "pong":
             return Pong(payload=payload, ts=ts, server_ts=server_ts)
         if kind == "error":
-            return Error(message=_str_field(payload, "message"), ts=ts, server_ts=server_ts)
+            code = payload.get("code")
+            return Error(
+                message=_str_field(payload, "message"),
+                ts=ts,
+                server_ts=server_ts,
+                code=code if type(code) is str else None,
+            )
     except (TypeError, KeyError, AttributeError):
         raise RemoteProtocolError(f"Malformed {kind} message") from None
     raise RemoteProtocolError(f"Unknown message type '{kind}'")

@@ -113,14 +113,14 @@ class SessionServer:
             message: ClientMessage = decode_client_message(text)
             return self._handlers[type(message)](client, message, now)
         except RemoteProtocolError as exc:
-            return [self._state.error(client_id, str(exc), now)]
+            return [self._state.error(client_id, str(exc), exc.code, now)]
 
     def receive_binary(self, client_id: str, now: int) -> list[Outgoing]:
         """A binary frame arrived from ``client_id``; the protocol has none."""
         client = self._state.client(client_id)
         if not self._admit(client, now):
             return self._rate_limited(client, now)
-        return [self._state.error(client_id, BINARY_MESSAGE, now)]
+        return [self._state.error(client_id, BINARY_MESSAGE, "BINARY_NOT_SUPPORTED", now)]
 
     def disconnect(self, client_id: str, now: int) -> list[Outgoing]:
         """``client_id`` is gone (closed, failed, or evicted). It is sent nothing more."""
@@ -207,4 +207,4 @@ class SessionServer:
         if last is not None and 0 <= now - last < self.config.rate_limit_error_interval_ms:
             return []
         client.rate_error_at = now
-        return [self._state.error(client.id, RATE_LIMIT_MESSAGE, now)]
+        return [self._state.error(client.id, RATE_LIMIT_MESSAGE, "RATE_LIMITED", now)]

@@ -20,7 +20,7 @@ from typing import NoReturn, Protocol
 import attrs
 
 from ._config import Config
-from ._errors import LocalProtocolError, RemoteProtocolError
+from ._errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from ._messages import (
     Error,
     PlayState,
@@ -117,9 +117,9 @@ class _Client:
     rate_error_at: int | None = None
 
 
-def refuse(message: str) -> NoReturn:
-    """Answer the current message with ``error`` ``message``; nothing has changed yet."""
-    raise RemoteProtocolError(message)
+def refuse(message: str, code: ErrorCode) -> NoReturn:
+    """Answer the current message with an ``error``; nothing has changed yet."""
+    raise RemoteProtocolError(message, code)
 
 
 class Timer(Protocol):
@@ -182,17 +182,17 @@ class ServerState:
     def member_room(self, client: _Client, room_id: str) -> _Room:
         room = client.room
         if room is None or room.id != room_id:
-            refuse(f"You are not in room '{room_id}'")
+            refuse(f"You are not in room '{room_id}'", "NOT_ROOM_MEMBER")
         return room
 
     def host_room(self, client: _Client, room_id: str) -> _Room:
         room = self.member_room(client, room_id)
         if room.host_id != client.id:
-            refuse("Only the host can control playback")
+            refuse("Only the host can control playback", "NOT_HOST")
         return room
 
-    def error(self, client_id: str, message: str, now: int) -> Outgoing:
-        return self.out((client_id,), Error(message=message, ts=now, server_ts=now))
+    def error(self, client_id: str, message: str, code: ErrorCode, now: int) -> Outgoing:
+        return self.out((client_id,), Error(message=message, ts=now, server_ts=now, code=code))
 
     def room_state(self, room: _Room, recipient: str, now: int) -> RoomState:
         return RoomState(

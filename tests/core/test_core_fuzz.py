@@ -1,5 +1,7 @@
 """No input text escapes ``receive`` as an exception, and an ``error`` answer changes nothing.
 
+Every ``error`` carries a known :data:`ErrorCode`.
+
 The server under test has a room with a pending play, a ready guest, an
 unready guest and a client in no room, so that well-formed messages reach
 every handler and its checks.
@@ -8,12 +10,13 @@ every handler and its checks.
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opensyncparty_core import Outgoing, decode_server_message
+from opensyncparty_core import ErrorCode, Outgoing, decode_server_message
 from tests.core.harness import Party, join_room, party, player_event, ready_msg
 from tests.core.strategies import KNOWN_TYPES, json_values, numbers
 
@@ -74,7 +77,10 @@ def _check(p: Party, sender: str, text: str) -> None:
     for o in out:
         assert decode_server_message(o.text) == o.message
         assert set(o.recipients) <= set(p.server.client_ids)
-    if any(json.loads(o.text)["type"] == "error" for o in out):
+    errors = [json.loads(o.text) for o in out if json.loads(o.text)["type"] == "error"]
+    for error in errors:
+        assert error["payload"]["code"] in typing.get_args(ErrorCode), error
+    if errors:
         assert [o.recipients for o in out] == [(sender,)]
         assert _everything(p) == before
 

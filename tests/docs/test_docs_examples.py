@@ -152,7 +152,7 @@ async def test_embed_asyncio_answers_bad_input_and_closes_oversized(embed_port: 
         client = await Client.connect(embed_port)
         await client.send("not json")
         error = await client.expect("error")
-        assert error["payload"] == {"message": "Invalid message format"}
+        assert error["payload"] == {"message": "Invalid message format", "code": "INVALID_FORMAT"}
         await client.send("x" * (Config().max_message_bytes + 1))
         while client.closed_with is None:
             await client._pump()

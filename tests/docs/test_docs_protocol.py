@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ from typing import Any
 import attrs
 import pytest
 
-from opensyncparty_core import Config, SessionServer, decode_client_message, decode_server_message
+from opensyncparty_core import (
+    Config,
+    ErrorCode,
+    SessionServer,
+    decode_client_message,
+    decode_server_message,
+)
 
 PROTOCOL_RST = Path(__file__).parents[2] / "docs" / "protocol.rst"
 
@@ -289,6 +296,16 @@ ERROR_INPUTS: list[tuple[Wire | str, str]] = [
 ]
 
 
+# The code each message of ERROR_INPUTS comes with.
+ERROR_CODES: dict[str, str] = {
+    "Invalid message format": "INVALID_FORMAT",
+    "Message nested deeper than 32 levels": "MESSAGE_TOO_DEEP",
+    "Unknown message type 'dance'": "UNKNOWN_MESSAGE_TYPE",
+    "Field 'room' is required for join_room": "ROOM_REQUIRED",
+    "Field 'payload.position' must be between 0 and 604800 seconds": "POSITION_OUT_OF_RANGE",
+}
+
+
 def test_error_table_lists_what_the_core_answers() -> None:
     rows = table_rows(PROTOCOL_RST.read_text(), "Errors and limits")
     documented = {message.strip("`") for _, message in rows}
@@ -301,8 +318,14 @@ def test_error_table_lists_what_the_core_answers() -> None:
         text = message if isinstance(message, str) else json.dumps(message)
         text = text.replace(ROOM, room)
         answers = [json.loads(out.text) for out in s.server.receive(host, text, s.now)]
+        code = ERROR_CODES.get(expected, "INVALID_FIELD")
         assert answers == [
-            {"type": "error", "payload": {"message": expected}, "ts": T0, "server_ts": T0}
+            {
+                "type": "error",
+                "payload": {"message": expected, "code": code},
+                "ts": T0,
+                "server_ts": T0,
+            }
         ]
         assert expected in documented, expected
 
@@ -317,3 +340,9 @@ def test_timings_table_matches_config_defaults() -> None:
             assert default == f'"{value}"', name
         else:
             assert float(default.removesuffix(" s").replace(" ", "")) == value, name
+
+
+def test_error_codes_table_lists_every_code_once() -> None:
+    rows = table_rows(PROTOCOL_RST.read_text(), "Error codes")
+    listed = [code.strip("`") for code, _ in rows if code]
+    assert sorted(listed) == sorted(typing.get_args(ErrorCode))
