@@ -52,6 +52,7 @@ class RoomLifecycle:
             position=start_pos,
             play_state="paused",
             last_state_ts=now,
+            position_ts=now,
             members={client.id: None},
             ready={client.id},
         )

@@ -205,7 +205,13 @@ class RoomList:
 
 @attrs.frozen
 class RoomState:
-    """``room_state``: the room as the recipient (``client``) finds it on create or join."""
+    """``room_state``: the room as the recipient (``client``) finds it on create or join.
+
+    ``position`` is the room's position at server time ``state_server_ts``
+    (``payload.state.server_ts`` on the wire): while ``play_state`` is
+    ``"playing"``, a late joiner starts at ``position + (now - state_server_ts) / 1000``.
+    ``None`` when decoding a server that does not send it.
+    """
 
     room: str
     client: str
@@ -217,6 +223,7 @@ class RoomState:
     media_id: str | None
     ts: int
     server_ts: int
+    state_server_ts: int | None = None
     type: ClassVar[Literal["room_state"]] = "room_state"
 
 
@@ -363,10 +370,13 @@ def _to_wire(m: Message) -> dict[str, Any]:
         ]
         return _envelope(m.type, m.ts, m.server_ts, payload=rooms)
     if isinstance(m, RoomState):
+        state: dict[str, Any] = {"position": m.position, "play_state": m.play_state}
+        if m.state_server_ts is not None:
+            state["server_ts"] = m.state_server_ts
         payload = {
             "name": m.name,
             "host_id": m.host_id,
-            "state": {"position": m.position, "play_state": m.play_state},
+            "state": state,
             "participant_count": m.participant_count,
             "media_id": m.media_id,
         }
@@ -754,6 +764,9 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
                 media_id=payload.get("media_id"),
                 ts=ts,
                 server_ts=server_ts,
+                state_server_ts=state_ts
+                if type(state_ts := state.get("server_ts")) is int
+                else None,
             )
         if kind == "participants_update":
             return ParticipantsUpdate(

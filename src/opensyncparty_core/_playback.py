@@ -23,6 +23,7 @@ def scheduled_play(
     """Every member, host included, plays ``position`` at ``now + play_schedule_ms``."""
     target = now + state.config.play_schedule_ms
     room.position = position
+    room.position_ts = target
     room.play_state = "playing"
     room.pending_play = None
     play = PlayerEvent(
@@ -72,7 +73,7 @@ class Playback:
         position = room.position if msg.position is None else msg.position
         check_position(position, "payload.position", state.config)
         room.position = position
-        room.last_state_ts = room.last_command_ts = now
+        room.last_state_ts = room.last_command_ts = room.position_ts = now
         out: list[Outgoing] = []
         if msg.action == "play":
             room.play_state = "playing"
@@ -114,7 +115,7 @@ class Playback:
             return []
         room.position = msg.position
         room.play_state = msg.play_state
-        room.last_state_ts = now
+        room.last_state_ts = room.position_ts = now
         if not room.guests:
             return []
         # The host's payload is relayed with every key it sent (spec 8.4).

@@ -96,6 +96,8 @@ class _Room:
     pending_play: PendingPlay | None = None
     # None rather than the spec's 0: a test clock may legitimately read 0.
     last_command_ts: int | None = None
+    # Server time at which the room was at ``position`` (a scheduled play's target).
+    position_ts: int = 0
     # Cached recipient tuples, rebuilt on membership change only.
     everyone: tuple[str, ...] = ()
     guests: tuple[str, ...] = ()
@@ -206,6 +208,7 @@ class ServerState:
             media_id=room.media_id,
             ts=now,
             server_ts=now,
+            state_server_ts=room.position_ts,
         )
 
     def room_list(self, now: int) -> RoomList:
