@@ -13,13 +13,22 @@ from importlib.metadata import version as _version
 from ._clock_sync import ClockConfig, ClockEstimator, ClockModel, ClockSample
 from ._config import Config
 from ._errors import ErrorCode, LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
+from ._handover import (
+    HANDOVER_POLICIES,
+    CloseOnHostLeave,
+    HandoverPolicy,
+    TransferToLongestPresent,
+)
 from ._ids import seeded_uuid4s
 from ._messages import (
+    ChatMessage,
     ClientHello,
     ClientLeft,
     ClientMessage,
     CreateRoom,
     Error,
+    HandoverName,
+    HostChanged,
     JoinRoom,
     LeaveRoom,
     ListRooms,
@@ -31,12 +40,14 @@ from ._messages import (
     PlayState,
     Pong,
     Ready,
+    Resume,
     RoomClosed,
     RoomList,
     RoomState,
     RoomSummary,
     ServerMessage,
     StateUpdate,
+    TransferHost,
     decode_client_message,
     decode_server_message,
     encode,
@@ -58,6 +69,8 @@ from ._sync_client import (
 __version__: str = _version("opensyncparty-core")
 
 __all__ = [
+    "HANDOVER_POLICIES",
+    "ChatMessage",
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
@@ -65,11 +78,15 @@ __all__ = [
     "ClockEstimator",
     "ClockModel",
     "ClockSample",
+    "CloseOnHostLeave",
     "Config",
     "CreateRoom",
     "DropReason",
     "Error",
     "ErrorCode",
+    "HandoverName",
+    "HandoverPolicy",
+    "HostChanged",
     "JoinRoom",
     "LeaveRoom",
     "ListRooms",
@@ -90,6 +107,7 @@ __all__ = [
     "Pong",
     "Ready",
     "RemoteProtocolError",
+    "Resume",
     "RoomClosed",
     "RoomList",
     "RoomSnapshot",
@@ -103,6 +121,8 @@ __all__ = [
     "SyncClient",
     "SyncConfig",
     "SyncOutput",
+    "TransferHost",
+    "TransferToLongestPresent",
     "__version__",
     "check_position",
     "clean_room_name",

@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from ._handover import CloseOnHostLeave, HandoverPolicy
+
 __all__ = ["Config"]
 
 
@@ -74,3 +76,19 @@ class Config:
     max_message_bytes: int = attrs.field(default=65_536, validator=_positive)
     """Largest text frame (bytes, after reassembly). Enforced by the transport,
     which closes the connection with code 1009 and reports a disconnect."""
+
+    resume_grace_ms: int = attrs.field(default=10_000, validator=_non_negative)
+    """Extension. How long a disconnected client's place is kept for a ``resume``;
+    0 turns resuming off (no ``resume_token``, a disconnect is a leave, as originally)."""
+
+    handover_policy: HandoverPolicy = attrs.field(
+        factory=CloseOnHostLeave, validator=attrs.validators.instance_of(HandoverPolicy)
+    )
+    """Extension. What a room does when its host leaves for good, unless its
+    ``create_room`` asked otherwise. The default closes it, as originally."""
+
+    max_chat_length: int = attrs.field(default=500, validator=_positive)
+    """Extension. Longest ``chat_message`` text, in code points."""
+
+    chat_history_size: int = attrs.field(default=50, validator=_non_negative)
+    """Extension. Chat messages a room keeps for joiners (0: none)."""

@@ -23,11 +23,14 @@ import attrs
 from ._errors import RemoteProtocolError
 
 __all__ = [
+    "ChatMessage",
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
     "CreateRoom",
     "Error",
+    "HandoverName",
+    "HostChanged",
     "JoinRoom",
     "LeaveRoom",
     "ListRooms",
@@ -39,12 +42,14 @@ __all__ = [
     "PlayerEvent",
     "Pong",
     "Ready",
+    "Resume",
     "RoomClosed",
     "RoomList",
     "RoomState",
     "RoomSummary",
     "ServerMessage",
     "StateUpdate",
+    "TransferHost",
     "decode_client_message",
     "decode_server_message",
     "encode",
@@ -52,9 +57,11 @@ __all__ = [
 
 PlayerAction = Literal["play", "pause", "seek"]
 PlayState = Literal["playing", "paused"]
+HandoverName = Literal["close", "transfer"]
 
 _ACTIONS: frozenset[str] = frozenset(("play", "pause", "seek"))
 _PLAY_STATES: frozenset[str] = frozenset(("playing", "paused"))
+_HANDOVERS: frozenset[str] = frozenset(("close", "transfer"))
 _EMPTY: Mapping[str, Any] = {}
 
 # --------------------------------------------------------------------------
@@ -81,6 +88,8 @@ class CreateRoom:
     start_pos: float = 0.0
     media_id: str | None = None
     ts: int | None = None
+    handover: HandoverName | None = None
+    """Extension: what happens when the host leaves for good; ``None``: the server's default."""
     type: ClassVar[Literal["create_room"]] = "create_room"
 
 
@@ -110,6 +119,25 @@ class LeaveRoom:
     room: str | None = None
     ts: int | None = None
     type: ClassVar[Literal["leave_room"]] = "leave_room"
+
+
+@attrs.frozen
+class Resume:
+    """``resume`` (extension): take back the identity that ``token`` was issued for."""
+
+    token: str
+    ts: int | None = None
+    type: ClassVar[Literal["resume"]] = "resume"
+
+
+@attrs.frozen
+class TransferHost:
+    """``transfer_host`` (extension): the host of ``room`` hands it to ``client_id``."""
+
+    room: str
+    client_id: str
+    ts: int | None = None
+    type: ClassVar[Literal["transfer_host"]] = "transfer_host"
 
 
 @attrs.frozen
@@ -168,6 +196,23 @@ class StateUpdate:
     type: ClassVar[Literal["state_update"]] = "state_update"
 
 
+@attrs.frozen
+class ChatMessage:
+    """``chat_message`` (extension): a member's text (client to server) or its broadcast.
+
+    From a client only ``room`` and ``text`` matter. The server's broadcast
+    adds the sender (``client``), its display ``username`` and ``server_ts``.
+    """
+
+    room: str
+    text: str
+    client: str | None = None
+    username: str | None = None
+    ts: int | None = None
+    server_ts: int | None = None
+    type: ClassVar[Literal["chat_message"]] = "chat_message"
+
+
 # --------------------------------------------------------------------------
 # Messages the server sends
 # --------------------------------------------------------------------------
@@ -175,11 +220,16 @@ class StateUpdate:
 
 @attrs.frozen
 class ClientHello:
-    """``client_hello``: first message on a connection; tells the client its id."""
+    """``client_hello``: first message on a connection; tells the client its id.
+
+    ``resume_token`` (extension) is the single-use secret to send in a
+    :class:`Resume` after a reconnection; ``None`` when the server offers none.
+    """
 
     client_id: str
     ts: int
     server_ts: int
+    resume_token: str | None = None
     type: ClassVar[Literal["client_hello"]] = "client_hello"
 
 
@@ -261,6 +311,17 @@ class RoomClosed:
 
 
 @attrs.frozen
+class HostChanged:
+    """``host_changed`` (extension): ``host_id`` is now the host of ``room``."""
+
+    room: str
+    host_id: str
+    ts: int
+    server_ts: int
+    type: ClassVar[Literal["host_changed"]] = "host_changed"
+
+
+@attrs.frozen
 class Pong:
     """``pong``: answer to :class:`Ping`; ``server_ts`` is the server clock when handled."""
 
@@ -286,7 +347,17 @@ class Error:
 
 
 ClientMessage: TypeAlias = (
-    ListRooms | CreateRoom | JoinRoom | Ready | LeaveRoom | Ping | PlayerEvent | StateUpdate
+    ListRooms
+    | CreateRoom
+    | JoinRoom
+    | Ready
+    | LeaveRoom
+    | Ping
+    | PlayerEvent
+    | StateUpdate
+    | Resume
+    | TransferHost
+    | ChatMessage
 )
 """What :func:`decode_client_message` returns."""
 
@@ -301,6 +372,8 @@ ServerMessage: TypeAlias = (
     | StateUpdate
     | Pong
     | Error
+    | HostChanged
+    | ChatMessage
 )
 """What :func:`decode_server_message` returns and :class:`Outgoing` carries."""
 
@@ -382,9 +455,21 @@ def _to_wire(m: Message) -> dict[str, Any]:
         }
         return _envelope(m.type, m.ts, m.server_ts, room=m.room, client=m.client, payload=payload)
     if isinstance(m, ClientHello):
-        return _envelope(
-            m.type, m.ts, m.server_ts, client=m.client_id, payload={"client_id": m.client_id}
-        )
+        hello: dict[str, Any] = {"client_id": m.client_id}
+        if m.resume_token is not None:
+            hello["resume_token"] = m.resume_token
+        return _envelope(m.type, m.ts, m.server_ts, client=m.client_id, payload=hello)
+    if isinstance(m, ChatMessage):
+        chat: dict[str, Any] = {"text": m.text}
+        if m.username is not None:
+            chat = {"username": m.username, "text": m.text}
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room, client=m.client, payload=chat)
+    if isinstance(m, HostChanged):
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room, payload={"host_id": m.host_id})
+    if isinstance(m, Resume):
+        return _envelope(m.type, m.ts, None, payload={"token": m.token})
+    if isinstance(m, TransferHost):
+        return _envelope(m.type, m.ts, None, room=m.room, payload={"client_id": m.client_id})
     if isinstance(m, ParticipantsUpdate):
         return _envelope(
             m.type,
@@ -415,6 +500,8 @@ def _to_wire(m: Message) -> dict[str, Any]:
         payload = {"name": m.name, "start_pos": m.start_pos}
         if m.media_id is not None:
             payload["media_id"] = m.media_id
+        if m.handover is not None:
+            payload["handover"] = m.handover
         if m.name is None:
             del payload["name"]
         return _envelope(m.type, m.ts, None, payload=payload)
@@ -591,11 +678,15 @@ def _decode_list_rooms(obj: dict[str, Any], ts: int | None) -> ClientMessage:
 def _decode_create_room(obj: dict[str, Any], ts: int | None) -> ClientMessage:
     payload = _payload(obj, required=False)
     start_pos = _position(payload, "start_pos", required=False)
+    handover = payload.get("handover")
+    if handover is not None and handover not in _HANDOVERS:
+        raise RemoteProtocolError("Field 'payload.handover' must be 'close' or 'transfer'")
     return CreateRoom(
         name=_optional_str(payload, "name", "payload.name"),
         start_pos=0.0 if start_pos is None else start_pos,
         media_id=_optional_str(payload, "media_id", "payload.media_id"),
         ts=ts,
+        handover=handover,
     )
 
 
@@ -618,6 +709,29 @@ def _decode_leave_room(obj: dict[str, Any], ts: int | None) -> ClientMessage:
 
 def _decode_ping(obj: dict[str, Any], ts: int | None) -> ClientMessage:
     return Ping(payload=obj.get("payload"), ts=ts)
+
+
+def _required_str(payload: Mapping[str, Any], key: str) -> str:
+    value = _optional_str(payload, key, f"payload.{key}")
+    if value is None:
+        raise RemoteProtocolError(f"Field 'payload.{key}' is required")
+    return value
+
+
+def _decode_resume(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    return Resume(token=_required_str(_payload(obj, required=True), "token"), ts=ts)
+
+
+def _decode_transfer_host(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    room = _required_room(obj)
+    payload = _payload(obj, required=True)
+    return TransferHost(room=room, client_id=_required_str(payload, "client_id"), ts=ts)
+
+
+def _decode_chat_message(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    room = _required_room(obj)
+    text = _required_str(_payload(obj, required=True), "text")
+    return ChatMessage(room=room, text=text, ts=ts)
 
 
 def _envelope_extras(obj: Mapping[str, Any], from_server: bool) -> tuple[str | None, int | None]:
@@ -682,6 +796,9 @@ _CLIENT_DECODERS: dict[str, _ClientDecoder] = {
     "ping": _decode_ping,
     "player_event": _decode_player_event,
     "state_update": _decode_state_update,
+    "resume": _decode_resume,
+    "transfer_host": _decode_transfer_host,
+    "chat_message": _decode_chat_message,
 }
 
 
@@ -737,7 +854,29 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
     try:
         if kind == "client_hello":
             client_id = _str_field(payload, "client_id")
-            return ClientHello(client_id=client_id, ts=ts, server_ts=server_ts)
+            token = payload.get("resume_token")
+            return ClientHello(
+                client_id=client_id,
+                ts=ts,
+                server_ts=server_ts,
+                resume_token=token if type(token) is str else None,
+            )
+        if kind == "host_changed":
+            return HostChanged(
+                room=_str_field(obj, "room"),
+                host_id=_str_field(payload, "host_id"),
+                ts=ts,
+                server_ts=server_ts,
+            )
+        if kind == "chat_message":
+            return ChatMessage(
+                room=_str_field(obj, "room"),
+                text=_str_field(payload, "text"),
+                client=_str_field(obj, "client"),
+                username=_str_field(payload, "username"),
+                ts=ts,
+                server_ts=server_ts,
+            )
         if kind == "room_list":
             if type(payload) is not list:
                 raise RemoteProtocolError("room_list payload must be a list")

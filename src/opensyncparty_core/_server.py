@@ -12,8 +12,15 @@ through :meth:`SessionServer.next_deadline` and
 
 This class is a dispatcher: it owns the events in and the read-only views,
 decodes each frame once and hands the typed message to the one handler of its
-type. The rules live beside it: room membership in ``_lifecycle.py``,
-playback in ``_playback.py``, the shared records and steps in ``_state.py``.
+type. The rules live beside it: room membership and host handover in
+``_lifecycle.py`` (policies in ``_handover.py``), playback in
+``_playback.py``, resume after a blip in ``_resume.py``, chat in
+``_chat.py``, the shared records and steps in ``_state.py``.
+
+A client's protocol id and its connection id are the same until it resumes:
+then the new connection (the id :meth:`SessionServer.connect` returned, which
+the embedder keeps using) carries the former protocol id. ``Outgoing``
+recipients and every method's ``client_id`` are connection ids.
 
 What must never leak in here: sockets, tasks, sleeping, logging of traffic,
 anything about WebSocket framing. What must never leak out: the mutable
@@ -29,10 +36,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._chat import Chat
 from ._config import Config
 from ._errors import RemoteProtocolError
 from ._lifecycle import RoomLifecycle
 from ._messages import (
+    ChatMessage,
     ClientHello,
     ClientMessage,
     CreateRoom,
@@ -43,10 +52,13 @@ from ._messages import (
     PlayerEvent,
     Pong,
     Ready,
+    Resume,
     StateUpdate,
+    TransferHost,
     decode_client_message,
 )
 from ._playback import Playback
+from ._resume import Resumption
 from ._state import Outgoing, PendingPlay, RoomSnapshot, ServerState, _Client
 
 __all__ = ["Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
@@ -78,6 +90,7 @@ class SessionServer:
         self._state = state = ServerState(self.config, id_source)
         self._lifecycle = lifecycle = RoomLifecycle(state)
         playback = Playback(state)
+        self._resumption = resumption = Resumption(state, lifecycle)
         self._handlers: dict[type[Any], _Handler] = {
             StateUpdate: playback.on_state_update,
             PlayerEvent: playback.on_player_event,
@@ -87,6 +100,9 @@ class SessionServer:
             CreateRoom: lifecycle.on_create_room,
             LeaveRoom: lifecycle.on_leave_room,
             ListRooms: lifecycle.on_list_rooms,
+            TransferHost: lifecycle.on_transfer_host,
+            Resume: resumption.on_resume,
+            ChatMessage: Chat(state).on_chat_message,
         }
 
     # ------------------------------------------------------------------
@@ -97,10 +113,15 @@ class SessionServer:
         """A client connected. Returns its new id and its ``client_hello`` + ``room_list``."""
         state = self._state
         client_id = state.new_id()
-        state.clients[client_id] = _Client(
-            id=client_id, tokens=float(self.config.rate_limit_burst), refilled_at=now
+        client = _Client(
+            id=client_id,
+            conn=client_id,
+            tokens=float(self.config.rate_limit_burst),
+            refilled_at=now,
         )
-        hello = ClientHello(client_id=client_id, ts=now, server_ts=now)
+        token = self._resumption.issue_token(client)
+        state.clients[client_id] = state.by_id[client_id] = client
+        hello = ClientHello(client_id=client_id, ts=now, server_ts=now, resume_token=token)
         me = (client_id,)
         return client_id, [state.out(me, hello), state.out(me, state.room_list(now))]
 
@@ -123,11 +144,18 @@ class SessionServer:
         return [self._state.error(client_id, BINARY_MESSAGE, "BINARY_NOT_SUPPORTED", now)]
 
     def disconnect(self, client_id: str, now: int) -> list[Outgoing]:
-        """``client_id`` is gone (closed, failed, or evicted). It is sent nothing more."""
+        """``client_id`` is gone (closed, failed, or evicted). It is sent nothing more.
+
+        With a resume grace period, its place is kept until the period ends.
+        """
         state = self._state
         client = state.client(client_id)
         out: list[Outgoing] = []
         del state.clients[client_id]
+        if client.resume_token is not None:
+            self._resumption.away(client, now, out)
+            return out
+        del state.by_id[client.id]
         if client.room is not None:
             self._lifecycle.leave(client, now, out)
             state.broadcast_room_list(now, out)
@@ -158,7 +186,7 @@ class SessionServer:
         return tuple(self._state.rooms)
 
     def room_of(self, client_id: str) -> str | None:
-        """The id of the room ``client_id`` is in, or ``None``."""
+        """The id of the room connection ``client_id`` is in, or ``None``."""
         room = self._state.client(client_id).room
         return None if room is None else room.id
 
@@ -185,7 +213,7 @@ class SessionServer:
 
     def _on_ping(self, client: _Client, msg: Ping, now: int) -> list[Outgoing]:
         pong = Pong(payload=msg.payload, ts=now, server_ts=now)
-        return [self._state.out((client.id,), pong)]
+        return [self._state.out(client.inbox(), pong)]
 
     def _admit(self, client: _Client, now: int) -> bool:
         """Token bucket on the injected clock; a clock stepping back refills nothing."""
@@ -207,4 +235,4 @@ class SessionServer:
         if last is not None and 0 <= now - last < self.config.rate_limit_error_interval_ms:
             return []
         client.rate_error_at = now
-        return [self._state.error(client.id, RATE_LIMIT_MESSAGE, "RATE_LIMITED", now)]
+        return [self._state.error(client.inbox()[0], RATE_LIMIT_MESSAGE, "RATE_LIMITED", now)]

@@ -14,6 +14,7 @@ helpers (the member and host checks, the messages every handler sends).
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable
 from typing import NoReturn, Protocol
 
@@ -21,6 +22,7 @@ import attrs
 
 from ._config import Config
 from ._errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from ._handover import HandoverPolicy
 from ._messages import (
     Error,
     PlayState,
@@ -90,21 +92,31 @@ class _Room:
     position: float
     play_state: PlayState
     last_state_ts: int
-    # dict as an ordered set: join order, O(1) removal.
-    members: dict[str, None]
+    # Protocol id -> record, in join order; O(1) removal. Includes members
+    # away within their resume grace (whose ``conn`` is None).
+    members: dict[str, _Client]
     ready: set[str]
+    handover: HandoverPolicy
     pending_play: PendingPlay | None = None
     # None rather than the spec's 0: a test clock may legitimately read 0.
     last_command_ts: int | None = None
     # Server time at which the room was at ``position`` (a scheduled play's target).
     position_ts: int = 0
-    # Cached recipient tuples, rebuilt on membership change only.
+    # Encoded chat_message texts, for joiners.
+    chat_history: deque[str] = attrs.field(factory=deque)
+    # Cached recipient tuples (connection ids of the members who are
+    # connected), rebuilt on membership or presence change only.
     everyone: tuple[str, ...] = ()
     guests: tuple[str, ...] = ()
 
     def refresh_recipients(self) -> None:
-        self.everyone = tuple(self.members)
-        self.guests = tuple(c for c in self.members if c != self.host_id)
+        present = [c for c in self.members.values() if c.conn is not None]
+        self.everyone = tuple(c.conn for c in present if c.conn is not None)
+        self.guests = tuple(c.conn for c in present if c.conn is not None and c.id != self.host_id)
+
+    def participant_count(self) -> int:
+        """Connected members: what ``participant_count`` and ``room_list`` show."""
+        return len(self.everyone)
 
     def all_ready(self) -> bool:
         return self.ready.issuperset(self.members)
@@ -113,10 +125,24 @@ class _Room:
 @attrs.define(eq=False)
 class _Client:
     id: str
+    """The protocol id, which a ``resume`` carries over to a new connection."""
+    conn: str | None
+    """The connection id the embedder knows it by; ``None`` while away (resume grace)."""
     tokens: float
     refilled_at: int
     room: _Room | None = None
     rate_error_at: int | None = None
+    resume_token: str | None = None
+    missed_close: str | None = None
+    """A room closed while this client was away: told on resume."""
+    user_id: str | None = None
+    user_name: str | None = None
+    """Display name from authentication, if any (used as the chat ``username``)."""
+
+    def inbox(self) -> tuple[str]:
+        """Recipients of a message to this (connected) client."""
+        assert self.conn is not None, "a message to a client that is away"
+        return (self.conn,)
 
 
 def refuse(message: str, code: ErrorCode) -> NoReturn:
@@ -165,8 +191,13 @@ class ServerState:
     def __init__(self, config: Config, id_source: Callable[[], str]) -> None:
         self.config = config
         self.id_source = id_source
+        # Connection id -> record of every connected client.
         self.clients: dict[str, _Client] = {}
         self.rooms: dict[str, _Room] = {}
+        # Protocol id -> record of every client, connected or away.
+        self.by_id: dict[str, _Client] = {}
+        # Resume token -> record, for every client holding a token.
+        self.tokens: dict[str, _Client] = {}
         self.timers = Timers()
 
     def client(self, client_id: str) -> _Client:
@@ -177,7 +208,12 @@ class ServerState:
 
     def new_id(self) -> str:
         new_id = self.id_source()
-        if new_id in self.clients or new_id in self.rooms:
+        if (
+            new_id in self.clients
+            or new_id in self.by_id
+            or new_id in self.rooms
+            or new_id in self.tokens
+        ):
             raise LocalProtocolError(f"id source returned an id already in use: {new_id!r}")
         return new_id
 
@@ -204,7 +240,7 @@ class ServerState:
             host_id=room.host_id,
             position=room.position,
             play_state=room.play_state,
-            participant_count=len(room.members),
+            participant_count=room.participant_count(),
             media_id=room.media_id,
             ts=now,
             server_ts=now,
@@ -213,7 +249,7 @@ class ServerState:
 
     def room_list(self, now: int) -> RoomList:
         rooms = tuple(
-            RoomSummary(id=r.id, name=r.name, count=len(r.members), media_id=r.media_id)
+            RoomSummary(id=r.id, name=r.name, count=r.participant_count(), media_id=r.media_id)
             for r in self.rooms.values()
         )
         return RoomList(rooms=rooms, ts=now, server_ts=now)

@@ -20,6 +20,9 @@ T0 = 1_700_000_000_000
 
 Wire = dict[str, Any]
 
+SEED = Config(resume_grace_ms=0)
+"""The original design: no resume, a disconnect is a leave at once."""
+
 
 def wire(out: Outgoing) -> Wire:
     """The JSON object a recipient of ``out`` receives."""

@@ -9,6 +9,7 @@ import pytest
 
 from opensyncparty_core import LocalProtocolError, seeded_uuid4s
 from tests.core.harness import (
+    SEED,
     T0,
     create_room,
     errors,
@@ -29,7 +30,7 @@ from tests.core.harness import (
 
 
 def test_connect_sends_client_hello_then_room_list_to_the_new_client() -> None:
-    p = party(seed=7)
+    p = party(SEED, seed=7)
     first = p.connect()
     room = p.create(first, name="A", media_id="m")
     p.advance(10)
@@ -54,7 +55,7 @@ def test_connect_sends_client_hello_then_room_list_to_the_new_client() -> None:
 
 
 def test_ids_of_clients_and_rooms_come_from_the_id_source() -> None:
-    p = party(seed=11)
+    p = party(SEED, seed=11)
     ids = seeded_uuid4s(11)
     client = p.connect()
     room = p.create(client)
@@ -417,7 +418,7 @@ def test_leave_room_ignores_its_room_field() -> None:
 
 
 def test_disconnect_is_a_leave_that_sends_nothing_to_the_disconnected_client() -> None:
-    p = party()
+    p = party(SEED)
     room, host, (gone, other) = p.room_with(2)
     out = p.disconnect(gone)
     assert types(out) == ["client_left", "room_list"]
@@ -429,7 +430,7 @@ def test_disconnect_is_a_leave_that_sends_nothing_to_the_disconnected_client() -
 
 
 def test_host_disconnect_closes_the_room() -> None:
-    p = party()
+    p = party(SEED)
     room, host, (guest,) = p.room_with(1)
     out = p.disconnect(host)
     assert types(out) == ["room_closed", "room_list"]

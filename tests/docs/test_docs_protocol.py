@@ -21,6 +21,7 @@ import pytest
 from opensyncparty_core import (
     Config,
     ErrorCode,
+    HandoverPolicy,
     SessionServer,
     decode_client_message,
     decode_server_message,
@@ -33,6 +34,11 @@ ALICE = "11111111-1111-4111-8111-111111111111"
 BOB = "22222222-2222-4222-8222-222222222222"
 ROOM = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 CAROL = "33333333-3333-4333-8333-333333333333"
+# Resume tokens, drawn from the same id source.
+ALICE_TOKEN = "a1a1a1a1-0000-4000-8000-000000000001"
+BOB_TOKEN = "b0b0b0b0-0000-4000-8000-000000000002"
+CAROL_TOKEN = "ca401ca4-0000-4000-8000-000000000003"
+BOB_TOKEN_2 = "b0b0b0b0-0000-4000-8000-000000000004"
 T0 = 1_700_000_000_000
 
 Wire = dict[str, Any]
@@ -42,7 +48,7 @@ class Session:
     """Drives a :class:`SessionServer` and records both directions of traffic."""
 
     def __init__(self) -> None:
-        ids = iter([ALICE, BOB, ROOM, CAROL])
+        ids = iter([ALICE, ALICE_TOKEN, BOB, BOB_TOKEN, ROOM, CAROL, CAROL_TOKEN, BOB_TOKEN_2])
         self.server = SessionServer(id_source=lambda: next(ids))
         self.now = T0
         self.sent: list[Wire] = []
@@ -191,7 +197,7 @@ def run_session() -> Session:
     s.advance(10_000)
     s.send(bob, {"type": "leave_room", "room": ROOM, "ts": s.now - 20})
     s.advance(1_000)
-    s._record(s.server.disconnect(alice, s.now))
+    s.send(alice, {"type": "leave_room", "room": ROOM, "ts": s.now - 20})
     for _ in range(31):  # a flood: the 31st message in one instant is over the limit
         s.send(carol, {"type": "list_rooms"})
     return s
@@ -338,6 +344,8 @@ def test_timings_table_matches_config_defaults() -> None:
         value = getattr(config, name.strip("`"))
         if isinstance(value, str):
             assert default == f'"{value}"', name
+        elif isinstance(value, HandoverPolicy):
+            assert default == f"``{value.name}``", name
         else:
             assert float(default.removesuffix(" s").replace(" ", "")) == value, name
 
