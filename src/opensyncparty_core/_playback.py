@@ -34,7 +34,8 @@ def scheduled_play(
         ts=now,
         server_ts=target,
     )
-    out.append(state.out(room.everyone, play))
+    if room.everyone:  # every member may be away (resume grace)
+        out.append(state.out(room.everyone, play))
 
 
 @attrs.define(eq=False)

@@ -64,7 +64,7 @@ class Resumption:
         state = self._state
         assert client.resume_token is not None
         client.conn = None
-        deadline = now + state.config.resume_grace_ms
+        deadline = client.away_until = now + state.config.resume_grace_ms
         state.timers.schedule(deadline, _GraceTimer(self, client, client.resume_token))
         room = client.room
         if room is not None:
@@ -85,7 +85,8 @@ class Resumption:
     def on_resume(self, fresh: _Client, msg: Resume, now: int) -> list[Outgoing]:
         state = self._state
         former = state.tokens.get(msg.token)
-        if former is None or former.conn is not None:
+        # The grace ends at its deadline even if the embedder's timer is late.
+        if former is None or former.conn is not None or now >= former.away_until:
             refuse("Invalid or expired resume token", "RESUME_TOKEN_INVALID")
         if fresh.room is not None:
             refuse("Resume before creating or joining a room", "RESUME_IN_ROOM")

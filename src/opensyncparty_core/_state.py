@@ -133,6 +133,8 @@ class _Client:
     room: _Room | None = None
     rate_error_at: int | None = None
     resume_token: str | None = None
+    away_until: int = 0
+    """While away: when the resume grace ends (a late timer must not extend it)."""
     missed_close: str | None = None
     """A room closed while this client was away: told on resume."""
     user_id: str | None = None

@@ -211,3 +211,28 @@ def test_resume_sends_the_chat_history_after_room_state() -> None:
     conn = p.connect()
     kinds = [m["type"] for m in received(p.send(conn, resume(token)), conn)]
     assert kinds == ["client_hello", "room_state", "chat_message", "room_list"]
+
+
+def test_a_token_is_refused_at_the_end_of_grace_even_before_the_timer_fires() -> None:
+    p = party()
+    host = p.connect()
+    token = hello_token(p.last)
+    p.create(host)
+    p.disconnect(host)
+    p.advance(GRACE)  # the embedder has not called handle_timer yet
+    conn = p.connect()
+    p.send(conn, resume(token))
+    assert codes(p.last, conn) == ["RESUME_TOKEN_INVALID"]
+
+
+def test_a_forced_play_while_every_member_is_away_is_sent_to_no_one() -> None:
+    p = party()
+    room, host, _ = p.room_with(0)
+    guest = p.connect()
+    p.send(guest, join_room(room))
+    p.send(host, player_event(room, "play", 4))
+    p.disconnect(host)
+    p.disconnect(guest)
+    p.advance(Config().max_ready_wait_ms)
+    assert p.timer() == []
+    assert p.server.room(room).play_state == "playing"
