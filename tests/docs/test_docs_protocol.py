@@ -38,7 +38,11 @@ CAROL = "33333333-3333-4333-8333-333333333333"
 ALICE_TOKEN = "a1a1a1a1-0000-4000-8000-000000000001"
 BOB_TOKEN = "b0b0b0b0-0000-4000-8000-000000000002"
 CAROL_TOKEN = "ca401ca4-0000-4000-8000-000000000003"
-BOB_TOKEN_2 = "b0b0b0b0-0000-4000-8000-000000000004"
+ROOM_2 = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+BOB_AGAIN = "44444444-4444-4444-8444-444444444444"
+"""Bob's connection after his blip, before he resumes."""
+BOB_AGAIN_TOKEN = "b0b0b0b0-0000-4000-8000-000000000004"
+BOB_TOKEN_2 = "b0b0b0b0-0000-4000-8000-000000000005"
 T0 = 1_700_000_000_000
 
 Wire = dict[str, Any]
@@ -48,7 +52,12 @@ class Session:
     """Drives a :class:`SessionServer` and records both directions of traffic."""
 
     def __init__(self) -> None:
-        ids = iter([ALICE, ALICE_TOKEN, BOB, BOB_TOKEN, ROOM, CAROL, CAROL_TOKEN, BOB_TOKEN_2])
+        ids = iter(
+            [
+                *(ALICE, ALICE_TOKEN, BOB, BOB_TOKEN, ROOM, CAROL, CAROL_TOKEN),
+                *(ROOM_2, BOB_AGAIN, BOB_AGAIN_TOKEN, BOB_TOKEN_2),
+            ]
+        )
         self.server = SessionServer(id_source=lambda: next(ids))
         self.now = T0
         self.sent: list[Wire] = []
@@ -200,7 +209,55 @@ def run_session() -> Session:
     s.send(alice, {"type": "leave_room", "room": ROOM, "ts": s.now - 20})
     for _ in range(31):  # a flood: the 31st message in one instant is over the limit
         s.send(carol, {"type": "list_rooms"})
+    run_extensions(s, bob, carol)
     return s
+
+
+def run_extensions(s: Session, bob: str, carol: str) -> None:
+    """A second room, with the extensions: chat, a blip and a resume, handover."""
+    s.advance(2_000)
+    s.send(
+        carol,
+        {
+            "type": "create_room",
+            "payload": {"name": "Late show", "handover": "transfer"},
+            "ts": s.now - 20,
+        },
+    )
+    s.advance(100)
+    s.send(bob, {"type": "join_room", "room": ROOM_2, "ts": s.now - 20})
+    s.advance(100)
+    s.send(
+        carol,
+        {
+            "type": "chat_message",
+            "room": ROOM_2,
+            "payload": {"text": "Popcorn ready?"},
+            "ts": s.now - 20,
+        },
+    )
+    s.send(
+        carol,
+        {"type": "chat_message", "room": ROOM_2, "payload": {"text": " "}, "ts": s.now - 20},
+    )
+    s.advance(1_000)
+    s._record(s.server.disconnect(bob, s.now))  # Bob's Wi-Fi drops
+    s.advance(3_000)
+    again = s.connect()
+    s.send(again, {"type": "resume", "payload": {"token": BOB_TOKEN}, "ts": s.now - 20})
+    s.advance(1_000)
+    s.send(
+        carol,
+        {
+            "type": "transfer_host",
+            "room": ROOM_2,
+            "payload": {"client_id": BOB},
+            "ts": s.now - 20,
+        },
+    )
+    s.advance(1_000)
+    s._record(s.server.disconnect(again, s.now))  # Bob, now host, is gone for good
+    s.advance(Config().resume_grace_ms)
 
 
 def json_blocks(text: str) -> Iterator[tuple[int, str]]:
