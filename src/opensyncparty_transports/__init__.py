@@ -2,18 +2,22 @@
 
 :class:`WebSocketServer` serves an :class:`opensyncparty_core.SessionServer`
 on asyncio or trio; :func:`serve_until_signal` runs one until SIGINT/SIGTERM.
-:func:`connect` opens a client connection. The ``opensyncparty-server``
+:func:`connect` opens a client connection; :class:`ResumingConnection` is one
+that reconnects with backoff and resumes. The ``opensyncparty-server``
 command is :func:`main`.
 """
 
 from ._cli import main, serve_until_signal
 from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
+from ._resuming import Backoff, ResumingConnection
 from ._server import WebSocketServer, wall_clock_ms
 
 __all__ = [
+    "Backoff",
     "ClientConnection",
     "ConnectionClosed",
     "HandshakeError",
+    "ResumingConnection",
     "WebSocketServer",
     "connect",
     "main",
