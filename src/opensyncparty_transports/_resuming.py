@@ -46,10 +46,14 @@ class Backoff:
     """Failed attempts in a row after which :meth:`ResumingConnection.receive`
     gives up and raises :class:`ConnectionClosed`."""
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before attempt number ``attempt`` (0 for the first)."""
+    def delay(self, attempt: int, jitter: float) -> float:
+        """Seconds to wait before attempt number ``attempt`` (0 for the first).
+
+        ``jitter`` in [0, 1) picks the random half: spread out, clients that
+        lost the server together do not all come back at the same instant.
+        """
         ceiling = min(self.maximum, self.initial * self.factor**attempt)
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+        return ceiling / 2 * (1 + jitter)
 
 
 class ResumingConnection:
@@ -149,7 +153,7 @@ class ResumingConnection:
             await self._stack.aclose()
             token = self.resume_token
             for attempt in range(self.backoff.attempts):
-                delay = self.backoff.delay(attempt, self._rng)
+                delay = self.backoff.delay(attempt, self._rng.random())
                 if self._on_reconnect is not None:
                     self._on_reconnect(attempt + 1, delay)
                 logger.info("connection lost; reconnecting in %.2f s", delay)

@@ -196,3 +196,9 @@ async def _until(conn: ResumingConnection, kind: type[M], **fields: Any) -> M:
         message = await conn.receive()
         if isinstance(message, kind) and all(getattr(message, k) == v for k, v in fields.items()):
             return message
+
+
+def test_backoff_doubles_up_to_its_maximum_with_half_of_it_random() -> None:
+    backoff = Backoff(initial=0.2, factor=2.0, maximum=1.0)
+    assert [backoff.delay(n, 0.0) for n in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    assert backoff.delay(1, 0.5) == pytest.approx(0.3)
