@@ -271,5 +271,7 @@ class ResumeMachine(RuleBasedStateMachine):
         assert set(self.pid) == set(self.server.client_ids)
 
 
-ResumeMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+ResumeMachine.TestCase.settings = settings(
+    ResumeMachine.TestCase.settings, stateful_step_count=40, max_examples=100
+)
 test_resume_handover_chat_state_machine = ResumeMachine.TestCase
