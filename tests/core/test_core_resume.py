@@ -10,6 +10,7 @@ import attrs
 from opensyncparty_core import Config, seeded_uuid4s
 from tests.core.harness import (
     SEED,
+    Party,
     chat,
     codes,
     hello_token,
@@ -24,6 +25,18 @@ from tests.core.harness import (
 )
 
 GRACE = Config().resume_grace_ms
+
+
+def host_away(p: Party, guests: int = 0) -> tuple[str, str, str, list[str]]:
+    """A room whose host just lost its connection: (room, host, host's token, guests)."""
+    host = p.connect()
+    token = hello_token(p.last)
+    room = p.create(host)
+    others = [p.connect() for _ in range(guests)]
+    for guest in others:
+        p.send(guest, join_room(room))
+    p.disconnect(host)
+    return room, host, token, others
 
 
 def test_client_hello_carries_a_resume_token_drawn_from_the_id_source() -> None:
@@ -57,12 +70,7 @@ def test_host_disconnect_within_grace_keeps_the_room_and_others_see_participants
 
 def test_resume_within_grace_restores_id_room_and_host_role() -> None:
     p = party()
-    host = p.connect()
-    token = hello_token(p.last)
-    room = p.create(host)
-    guest = p.connect()
-    p.send(guest, join_room(room))
-    p.disconnect(host)
+    room, host, token, (guest,) = host_away(p, guests=1)
     p.advance(GRACE - 1)
     conn = p.connect()
     out = p.send(conn, resume(token))
@@ -81,12 +89,7 @@ def test_resume_within_grace_restores_id_room_and_host_role() -> None:
 
 def test_resumed_host_commands_under_its_former_id() -> None:
     p = party()
-    host = p.connect()
-    token = hello_token(p.last)
-    room = p.create(host)
-    guest = p.connect()
-    p.send(guest, join_room(room))
-    p.disconnect(host)
+    room, host, token, (guest,) = host_away(p, guests=1)
     conn = p.connect()
     p.send(conn, resume(token))
     out = p.send(conn, player_event(room, "pause", 12))
@@ -96,10 +99,7 @@ def test_resumed_host_commands_under_its_former_id() -> None:
 
 def test_a_token_works_once() -> None:
     p = party()
-    host = p.connect()
-    token = hello_token(p.last)
-    p.create(host)
-    p.disconnect(host)
+    _room, _host, token, _ = host_away(p)
     first, second = p.connect(), p.connect()
     p.send(first, resume(token))
     assert codes(p.last, first) == []
@@ -122,12 +122,7 @@ def test_the_token_of_a_connected_client_is_refused() -> None:
 
 def test_after_grace_the_token_is_refused_and_a_close_policy_room_closes() -> None:
     p = party()
-    host = p.connect()
-    token = hello_token(p.last)
-    room = p.create(host)
-    guest = p.connect()
-    p.send(guest, join_room(room))
-    p.disconnect(host)
+    room, _host, token, (guest,) = host_away(p, guests=1)
     assert p.server.next_deadline() == p.now + GRACE
     p.advance(GRACE)
     out = p.timer()
@@ -153,10 +148,7 @@ def test_a_guest_whose_grace_ends_leaves_with_client_left() -> None:
 
 def test_resume_from_a_connection_already_in_a_room_is_refused() -> None:
     p = party()
-    host = p.connect()
-    token = hello_token(p.last)
-    room = p.create(host)
-    p.disconnect(host)
+    room, host, token, _ = host_away(p)
     busy = p.connect()
     elsewhere = p.create(busy)
     p.send(busy, resume(token))
@@ -215,10 +207,7 @@ def test_resume_sends_the_chat_history_after_room_state() -> None:
 
 def test_a_token_is_refused_at_the_end_of_grace_even_before_the_timer_fires() -> None:
     p = party()
-    host = p.connect()
-    token = hello_token(p.last)
-    p.create(host)
-    p.disconnect(host)
+    _room, _host, token, _ = host_away(p)
     p.advance(GRACE)  # the embedder has not called handle_timer yet
     conn = p.connect()
     p.send(conn, resume(token))
