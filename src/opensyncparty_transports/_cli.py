@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import anyio
 
+from opensyncparty_core import HANDOVER_POLICIES, Config
+
 from ._server import WebSocketServer
 
 __all__ = ["main", "serve_until_signal"]
@@ -58,7 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=256,
         help="messages that may wait for one client before it is disconnected (default 256)",
     )
+    parser.add_argument(
+        "--resume-grace-ms",
+        type=int,
+        default=Config().resume_grace_ms,
+        help="how long a disconnected client may resume its place; 0: never (default 10000)",
+    )
+    parser.add_argument(
+        "--handover",
+        default=Config().handover_policy.name,
+        choices=sorted(HANDOVER_POLICIES),
+        help="what a room does when its host leaves for good (default close)",
+    )
     return parser
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    """The core's :class:`Config` the command line asks for."""
+    return Config(
+        resume_grace_ms=args.resume_grace_ms,
+        handover_policy=HANDOVER_POLICIES[args.handover],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = WebSocketServer(host=args.host, port=args.port, queue_size=args.queue_size)
+    try:
+        config = config_from(args)
+    except ValueError as exc:
+        logger.error("bad option: %s", exc)
+        return 2
+    server = WebSocketServer(
+        host=args.host, port=args.port, queue_size=args.queue_size, config=config
+    )
     try:
         anyio.run(serve_until_signal, server, backend=args.backend)
     except Exception as exc:
