@@ -15,6 +15,7 @@ ErrorCode: TypeAlias = Literal[
     "MESSAGE_TOO_DEEP",
     "UNKNOWN_MESSAGE_TYPE",
     "INVALID_FIELD",
+    "FIELD_TOO_LONG",
     "ROOM_REQUIRED",
     "POSITION_OUT_OF_RANGE",
     "BINARY_NOT_SUPPORTED",

@@ -10,13 +10,19 @@ per room: ``create_room`` may ask by name, else ``Config.handover_policy``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal, TypeAlias
 
 import attrs
 
-from ._messages import HandoverName
+__all__ = [
+    "HANDOVER_POLICIES",
+    "CloseOnHostLeave",
+    "HandoverName",
+    "HandoverPolicy",
+    "TransferToLongestPresent",
+]
 
-__all__ = ["HANDOVER_POLICIES", "CloseOnHostLeave", "HandoverPolicy", "TransferToLongestPresent"]
+HandoverName: TypeAlias = Literal["close", "transfer"]
 
 
 @attrs.frozen

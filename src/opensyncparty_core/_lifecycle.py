@@ -28,6 +28,7 @@ from ._messages import (
 from ._playback import scheduled_play
 from ._rules import check_position, clean_room_name
 from ._state import Outgoing, ServerState, _Client, _Room, refuse
+from ._validation import quote
 
 __all__ = ["RoomLifecycle"]
 
@@ -118,7 +119,7 @@ class RoomLifecycle:
         target = room.members.get(msg.client_id)
         if target is None or target.conn is None:
             refuse(
-                f"Client '{msg.client_id}' is not a connected member of this room",
+                f"Client '{quote(msg.client_id)}' is not a connected member of this room",
                 "TRANSFER_TARGET_INVALID",
             )
         out: list[Outgoing] = []
