@@ -4,10 +4,11 @@
 on asyncio or trio; :func:`serve_until_signal` runs one until SIGINT/SIGTERM.
 :func:`connect` opens a client connection; :class:`ResumingConnection` is one
 that reconnects with backoff and resumes. The ``opensyncparty-server``
-command is :func:`main`.
+command is :func:`main`; :func:`add_limit_arguments` gives another command
+line the same limit flags.
 """
 
-from ._cli import main, serve_until_signal
+from ._cli import add_limit_arguments, limit_options, main, serve_until_signal
 from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
 from ._resuming import Backoff, ResumingConnection
 from ._server import WebSocketServer, wall_clock_ms
@@ -19,7 +20,9 @@ __all__ = [
     "HandshakeError",
     "ResumingConnection",
     "WebSocketServer",
+    "add_limit_arguments",
     "connect",
+    "limit_options",
     "main",
     "serve_until_signal",
     "wall_clock_ms",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from opensyncparty_core import CloseOnHostLeave, Config, TransferToLongestPresent
 from opensyncparty_transports._cli import build_parser, config_from, main
 
@@ -20,4 +22,6 @@ def test_resume_grace_and_handover_are_set_from_the_command_line() -> None:
 
 
 def test_a_negative_grace_exits_2_without_serving() -> None:
-    assert main(["--resume-grace-ms", "-1", "--port", "0"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["--resume-grace-ms", "-1", "--port", "0"])
+    assert exited.value.code == 2
