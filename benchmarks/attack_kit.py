@@ -476,6 +476,7 @@ async def malformed_messages(port: int, *, rounds: int) -> dict[str, Any]:
         room = (await _receive_until(host, RoomState)).room
         await guest.send(JoinRoom(room=room))
         await _receive_until(guest, RoomState)
+        created = time.monotonic()
         for i in range(rounds):
             value = bad_values[i % len(bad_values)]
             field = ("play_state", "position", "room")[i % 3]
@@ -486,7 +487,9 @@ async def malformed_messages(port: int, *, rounds: int) -> dict[str, Any]:
             await _receive_until(host, Error)
             errors += 1
             await anyio.sleep(0.04)  # under the rate limit: each message reaches the parser
-        # Both are still in the room: a valid update still reaches the guest.
+        # Both are still in the room: a valid update still reaches the guest. It must come
+        # after the spacing filter's interval (500 ms since the room began), or it is dropped.
+        await anyio.sleep(max(0.0, 0.6 - (time.monotonic() - created)))
         await host.send(StateUpdate(room=room, position=2.0, play_state="paused"))
         relayed = await _receive_until(guest, StateUpdate)
     return {"sent": rounds, "errors": errors, "relayed_after": relayed.position == 2.0}

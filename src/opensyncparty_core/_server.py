@@ -6,9 +6,9 @@ text or binary frame, a disconnection, the passing of time), always with the
 current clock reading ``now`` in milliseconds since the epoch, and gets back
 a list of :class:`Outgoing`: who must receive which text, in order. The
 server never reads a clock, never makes an id (the id source is injected)
-and never does I/O; its timers (such as the pending-play deadline) are exposed
-through :meth:`SessionServer.next_deadline` and
-:meth:`SessionServer.handle_timer`.
+and never does I/O; its timers (the pending-play deadline, the end of a resume
+grace period, the coalesced ``room_list``, see ``_room_list.py``) are exposed
+through :meth:`SessionServer.next_deadline` and :meth:`SessionServer.handle_timer`.
 
 This class is a dispatcher: it owns the events in and the read-only views,
 decodes each frame once and hands the typed message to the one handler of its
@@ -163,12 +163,20 @@ class SessionServer:
 
     def next_deadline(self) -> int | None:
         """The clock reading at which :meth:`handle_timer` must be called, if any."""
-        return self._state.timers.next_deadline()
+        state = self._state
+        timer = state.timers.next_deadline()
+        room_list = state.room_list_schedule.deadline()
+        if timer is None or room_list is None:
+            return room_list if timer is None else timer
+        return min(timer, room_list)
 
     def handle_timer(self, now: int) -> list[Outgoing]:
         """Fire every deadline that is due at ``now`` (early or repeated calls are harmless)."""
         out: list[Outgoing] = []
-        self._state.timers.fire_due(now, out)
+        state = self._state
+        state.timers.fire_due(now, out)
+        if state.room_list_schedule.due(now):
+            state.send_room_list(now, out)
         return out
 
     # ------------------------------------------------------------------

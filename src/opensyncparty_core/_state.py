@@ -33,6 +33,7 @@ from ._messages import (
     decode_server_message,
     encode,
 )
+from ._room_list import RoomListCoalescer
 
 __all__ = ["Outgoing", "PendingPlay", "RoomSnapshot", "ServerState"]
 
@@ -201,6 +202,7 @@ class ServerState:
         # Resume token -> record, for every client holding a token.
         self.tokens: dict[str, _Client] = {}
         self.timers = Timers()
+        self.room_list_schedule = RoomListCoalescer(config.room_list_interval_ms)
 
     def client(self, client_id: str) -> _Client:
         try:
@@ -257,6 +259,12 @@ class ServerState:
         return RoomList(rooms=rooms, ts=now, server_ts=now)
 
     def broadcast_room_list(self, now: int, out: list[Outgoing]) -> None:
+        """The room list changed: broadcast it now or at the coalescing deadline."""
+        if self.room_list_schedule.changed(now):
+            self.send_room_list(now, out)
+
+    def send_room_list(self, now: int, out: list[Outgoing]) -> None:
+        self.room_list_schedule.sent(now)
         if self.clients:
             out.append(self.out(tuple(self.clients), self.room_list(now)))
 

@@ -8,7 +8,7 @@ command is :func:`main`; :func:`add_limit_arguments` gives another command
 line the same limit flags.
 """
 
-from ._cli import add_limit_arguments, limit_options, main, serve_until_signal
+from ._cli import add_limit_arguments, limit_options, main, resolve_backend, serve_until_signal
 from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
 from ._resuming import Backoff, ResumingConnection
 from ._server import WebSocketServer, wall_clock_ms
@@ -24,6 +24,7 @@ __all__ = [
     "connect",
     "limit_options",
     "main",
+    "resolve_backend",
     "serve_until_signal",
     "wall_clock_ms",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
 import logging
 import signal
@@ -15,7 +16,7 @@ from opensyncparty_core import HANDOVER_POLICIES, Config
 
 from ._server import WebSocketServer
 
-__all__ = ["add_limit_arguments", "limit_options", "main", "serve_until_signal"]
+__all__ = ["add_limit_arguments", "limit_options", "main", "resolve_backend", "serve_until_signal"]
 
 logger = logging.getLogger("opensyncparty_transports.cli")
 
@@ -37,6 +38,24 @@ async def serve_until_signal(server: WebSocketServer) -> None:
             tg.start_soon(stop_on_signal)
             await server.serve()
             tg.cancel_scope.cancel()
+
+
+def resolve_backend(name: str) -> tuple[str, dict[str, Any]]:
+    """The anyio backend and its options for a ``--backend`` choice.
+
+    ``"uvloop"`` is asyncio on uvloop's event loop (the ``speedups`` extra);
+    ``"auto"`` is uvloop when it is installed, plain asyncio otherwise.
+    Raises :class:`ValueError` for ``"uvloop"`` without uvloop installed.
+    """
+    if name == "auto":
+        name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    if name == "uvloop":
+        if importlib.util.find_spec("uvloop") is None:
+            raise ValueError(
+                "--backend uvloop needs uvloop: pip install 'opensyncparty-core[speedups]'"
+            )
+        return "asyncio", {"use_uvloop": True}
+    return name, {}
 
 
 def _count(text: str) -> int:
@@ -138,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (default INFO)",
     )
     parser.add_argument(
-        "--backend", default="asyncio", choices=["asyncio", "trio"], help="default asyncio"
+        "--backend",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop", "trio"],
+        help="event loop (default auto: uvloop if installed, else asyncio)",
     )
     add_limit_arguments(parser)
     protocol = parser.add_argument_group("protocol extensions")
@@ -172,11 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        backend, options = resolve_backend(args.backend)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
     server = WebSocketServer(
         host=args.host, port=args.port, config=config_from(args), **limit_options(args)
     )
+    logger.debug("event loop: %s %s", backend, options)
     try:
-        anyio.run(serve_until_signal, server, backend=args.backend)
+        anyio.run(serve_until_signal, server, backend=backend, backend_options=options)
     except Exception as exc:
         # Task groups wrap a failure such as "address already in use" in groups of one.
         cause: BaseException = exc

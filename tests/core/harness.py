@@ -20,9 +20,6 @@ T0 = 1_700_000_000_000
 
 Wire = dict[str, Any]
 
-SEED = Config(resume_grace_ms=0)
-"""The original design: no resume, a disconnect is a leave at once."""
-
 
 def wire(out: Outgoing) -> Wire:
     """The JSON object a recipient of ``out`` receives."""
@@ -93,7 +90,18 @@ class Party:
         return room, host, others
 
 
+EVERY_CHANGE = Config(room_list_interval_ms=0)
+"""The default timings, but a ``room_list`` on every change: the tests of the room
+rules check each change's own list. Coalescing is tested in ``test_room_list.py``."""
+
+
+SEED = attrs.evolve(EVERY_CHANGE, resume_grace_ms=0)
+"""The original design: no resume, a disconnect is a leave at once."""
+
+
 def party(config: Config | None = None, *, seed: int = 0) -> Party:
+    if config is None:
+        config = EVERY_CHANGE
     return Party(SessionServer(id_source=seeded_uuid4s(seed), config=config))
 
 

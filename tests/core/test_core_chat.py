@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from opensyncparty_core import Config
 from tests.core.harness import (
+    EVERY_CHANGE,
     Wire,
     chat,
     codes,
@@ -36,7 +36,7 @@ def test_chat_goes_to_every_member_sender_included_with_sender_and_username() ->
 
 
 def test_chat_text_of_exactly_the_limit_is_accepted() -> None:
-    p = party(attrs.evolve(Config(), max_chat_length=5))
+    p = party(attrs.evolve(EVERY_CHANGE, max_chat_length=5))
     room, host, _ = p.room_with(0)
     assert types(p.send(host, chat(room, "é" * 5))) == ["chat_message"]
 
@@ -68,7 +68,7 @@ def test_refused_chat_gets_its_own_code_and_reaches_nobody(message: Wire, code: 
 
 
 def test_chat_counts_against_the_rate_limit() -> None:
-    p = party(attrs.evolve(Config(), rate_limit_burst=3))
+    p = party(attrs.evolve(EVERY_CHANGE, rate_limit_burst=3))
     host = p.connect()
     room = p.create(host)
     p.send(host, chat(room, "one"))
@@ -78,7 +78,7 @@ def test_chat_counts_against_the_rate_limit() -> None:
 
 
 def test_a_joiner_gets_the_last_messages_after_its_room_state() -> None:
-    p = party(attrs.evolve(Config(), chat_history_size=2))
+    p = party(attrs.evolve(EVERY_CHANGE, chat_history_size=2))
     room, host, _ = p.room_with(0)
     sent = [p.send(host, chat(room, text))[0].text for text in ("a", "b", "c")]
     joiner = p.connect()
@@ -94,7 +94,7 @@ def test_a_joiner_gets_the_last_messages_after_its_room_state() -> None:
 
 
 def test_no_history_when_the_history_size_is_zero() -> None:
-    p = party(attrs.evolve(Config(), chat_history_size=0))
+    p = party(attrs.evolve(EVERY_CHANGE, chat_history_size=0))
     room, host, _ = p.room_with(0)
     p.send(host, chat(room, "gone"))
     joiner = p.connect()

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import attrs
 
-from opensyncparty_core import Config, decode_server_message
-from tests.core.harness import Party, join_room, party, player_event, ready_msg, received
+from opensyncparty_core import decode_server_message
+from tests.core.harness import (
+    EVERY_CHANGE,
+    Party,
+    join_room,
+    party,
+    player_event,
+    ready_msg,
+    received,
+)
 
 
 def codes(p: Party, client_id: str) -> list[tuple[str, str]]:
@@ -29,7 +37,7 @@ def test_join_of_an_unknown_room_is_room_not_found() -> None:
 
 
 def test_join_of_a_full_room_is_room_full() -> None:
-    p = party(attrs.evolve(Config(), max_room_size=1))
+    p = party(attrs.evolve(EVERY_CHANGE, max_room_size=1))
     host = p.connect()
     room = p.create(host)
     c = p.connect()
@@ -60,7 +68,7 @@ def test_binary_frame_is_binary_not_supported() -> None:
 
 
 def test_message_over_the_rate_limit_is_rate_limited() -> None:
-    p = party(attrs.evolve(Config(), rate_limit_burst=1))
+    p = party(attrs.evolve(EVERY_CHANGE, rate_limit_burst=1))
     c = p.connect()
     p.send(c, {"type": "list_rooms"})
     p.send(c, {"type": "list_rooms"})

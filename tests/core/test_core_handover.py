@@ -11,6 +11,7 @@ from opensyncparty_core import (
     TransferToLongestPresent,
 )
 from tests.core.harness import (
+    EVERY_CHANGE,
     codes,
     create_room,
     join_room,
@@ -24,7 +25,7 @@ from tests.core.harness import (
     wire,
 )
 
-TRANSFER = attrs.evolve(Config(), handover_policy=TransferToLongestPresent())
+TRANSFER = attrs.evolve(EVERY_CHANGE, handover_policy=TransferToLongestPresent())
 GRACE = Config().resume_grace_ms
 
 

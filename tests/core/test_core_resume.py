@@ -9,6 +9,7 @@ import attrs
 
 from opensyncparty_core import Config, seeded_uuid4s
 from tests.core.harness import (
+    EVERY_CHANGE,
     SEED,
     Party,
     chat,
@@ -184,7 +185,7 @@ def test_a_roomless_client_resumes_its_id_only() -> None:
 
 
 def test_an_away_member_keeps_its_seat() -> None:
-    p = party(attrs.evolve(Config(), max_room_size=2))
+    p = party(attrs.evolve(EVERY_CHANGE, max_room_size=2))
     room, _host, (guest,) = p.room_with(1)
     p.disconnect(guest)
     newcomer = p.connect()

@@ -40,6 +40,7 @@ CONFIG = attrs.evolve(
     rate_limit_per_second=1e9,
     resume_grace_ms=GRACE,
     chat_history_size=2,
+    room_list_interval_ms=0,  # each step's list is checked; test_room_list.py coalesces
 )
 MADE_UP = "00000000-0000-4000-8000-000000000000"
 
