@@ -8,9 +8,12 @@ Commands (one per line on stdin, or one per argument):
   ready           tell the room you are ready  list            ask for the room list
   play [pos]      host: start playing          pause [pos]     host: pause
   seek <pos>      host: jump to pos seconds    leave           leave your room
+  say <text>      chat to your room            host <id>       host: hand the room over
   ping            measure the round trip       quit            disconnect
   auth <token>    authenticate (JWT)          name <name>     set your display name
-Every message from the server is printed as it arrives, prefixed with "<-".
+Every message from the server is printed as it arrives, prefixed with "<-"; chat
+and host changes also get a readable line. If the connection drops, the client
+reconnects (with backoff) and resumes its place.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ import anyio
 
 from opensyncparty_core import (
     Auth,
+    ChatMessage,
+    ClientHello,
     ClientMessage,
     CreateRoom,
+    Error,
+    HostChanged,
     JoinRoom,
     LeaveRoom,
     ListRooms,
@@ -35,9 +42,11 @@ from opensyncparty_core import (
     RoomClosed,
     RoomList,
     RoomState,
-    decode_server_message,
+    ServerMessage,
+    TransferHost,
+    encode,
 )
-from opensyncparty_transports import ClientConnection, ConnectionClosed, HandshakeError, connect
+from opensyncparty_transports import ConnectionClosed, HandshakeError, ResumingConnection
 
 ACTIONS: dict[str, PlayerAction] = {"play": "play", "pause": "pause", "seek": "seek"}
 
@@ -47,6 +56,7 @@ class Session:
 
     def __init__(self) -> None:
         self.room: str | None = None
+        self.me: str | None = None
         self.rooms: list[str] = []
         # The server greets with a room_list; "join" needs it before it can pick a room.
         self.greeted = anyio.Event()
@@ -77,13 +87,23 @@ class Session:
             raise ValueError(f"'{word}' needs a room: create or join one first")
         if word == "ready":
             return Ready(room=self.room, ts=now)
+        if word == "say":
+            return ChatMessage(room=self.room, text=rest, ts=now)
+        if word == "host":
+            if not rest:
+                raise ValueError("host needs the id of the member to hand the room to")
+            return TransferHost(room=self.room, client_id=rest, ts=now)
         if word in ACTIONS:
             position = float(rest) if rest else None
             return PlayerEvent(room=self.room, action=ACTIONS[word], position=position, ts=now)
         raise ValueError(f"unknown command '{word}'")
 
-    def observe(self, text: str) -> None:
-        message = decode_server_message(text)
+    def observe(self, message: ServerMessage) -> str | None:
+        """Note what ``message`` changes; return a line for people, if it deserves one."""
+        if isinstance(message, ClientHello):
+            resumed = self.me is not None and message.client_id == self.me
+            self.me = message.client_id
+            return "== resumed: same id, same room" if resumed else None
         if isinstance(message, RoomState):
             self.room = message.room
         elif isinstance(message, RoomClosed) and message.room == self.room:
@@ -91,22 +111,37 @@ class Session:
         elif isinstance(message, RoomList):
             self.rooms = [room.id for room in message.rooms]
             self.greeted.set()
+        elif isinstance(message, ChatMessage):
+            return f"[{message.username}] {message.text}"
+        elif isinstance(message, HostChanged) and message.room == self.room:
+            who = "you are" if message.host_id == self.me else f"{message.host_id} is"
+            return f"== {who} now the host"
+        elif isinstance(message, Error) and message.code == "RESUME_TOKEN_INVALID":
+            return "== could not resume (too late): carrying on as a new client"
+        return None
 
 
-async def print_incoming(client: ClientConnection, session: Session) -> None:
+async def print_incoming(client: ResumingConnection, session: Session) -> None:
     try:
         while True:
-            text = await client.receive_text()
-            session.observe(text)
-            print(f"<- {text}", flush=True)
+            message = await client.receive()
+            line = session.observe(message)
+            print(f"<- {encode(message)}", flush=True)
+            if line is not None:
+                print(line, flush=True)
     except ConnectionClosed as closed:
         print(f"connection closed ({closed.code})", flush=True)
+
+
+def reconnecting(attempt: int, delay: float) -> None:
+    print(f"== connection lost; reconnecting in {delay:.1f} s (attempt {attempt})", flush=True)
 
 
 async def run(url: str, commands: list[str], pause: float, origin: str | None) -> None:
     session = Session()
     headers = [("Origin", origin)] if origin else []
-    async with connect(url, headers=headers) as client, anyio.create_task_group() as tg:
+    client = ResumingConnection(url, on_reconnect=reconnecting, headers=headers)
+    async with client, anyio.create_task_group() as tg:
         tg.start_soon(print_incoming, client, session)
         with anyio.fail_after(10):
             await session.greeted.wait()

@@ -13,16 +13,25 @@ from importlib.metadata import version as _version
 from ._auth import InvalidToken, TokenVerifier, clean_user_name, identity_from_claims
 from ._clock_sync import ClockConfig, ClockEstimator, ClockModel, ClockSample
 from ._config import Config
-from ._errors import LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
+from ._errors import ErrorCode, LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
+from ._handover import (
+    HANDOVER_POLICIES,
+    CloseOnHostLeave,
+    HandoverPolicy,
+    TransferToLongestPresent,
+)
 from ._ids import seeded_uuid4s
 from ._messages import (
     Auth,
     AuthSuccess,
+    ChatMessage,
     ClientHello,
     ClientLeft,
     ClientMessage,
     CreateRoom,
     Error,
+    HandoverName,
+    HostChanged,
     JoinRoom,
     LeaveRoom,
     ListRooms,
@@ -34,12 +43,14 @@ from ._messages import (
     PlayState,
     Pong,
     Ready,
+    Resume,
     RoomClosed,
     RoomList,
     RoomState,
     RoomSummary,
     ServerMessage,
     StateUpdate,
+    TransferHost,
     decode_client_message,
     decode_server_message,
     encode,
@@ -61,8 +72,10 @@ from ._sync_client import (
 __version__: str = _version("opensyncparty-core")
 
 __all__ = [
+    "HANDOVER_POLICIES",
     "Auth",
     "AuthSuccess",
+    "ChatMessage",
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
@@ -71,10 +84,15 @@ __all__ = [
     "ClockEstimator",
     "ClockModel",
     "ClockSample",
+    "CloseOnHostLeave",
     "Config",
     "CreateRoom",
     "DropReason",
     "Error",
+    "ErrorCode",
+    "HandoverName",
+    "HandoverPolicy",
+    "HostChanged",
     "InvalidToken",
     "JoinRoom",
     "LeaveRoom",
@@ -96,6 +114,7 @@ __all__ = [
     "Pong",
     "Ready",
     "RemoteProtocolError",
+    "Resume",
     "RoomClosed",
     "RoomList",
     "RoomSnapshot",
@@ -110,6 +129,8 @@ __all__ = [
     "SyncConfig",
     "SyncOutput",
     "TokenVerifier",
+    "TransferHost",
+    "TransferToLongestPresent",
     "__version__",
     "check_position",
     "clean_room_name",

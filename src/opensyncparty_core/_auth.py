@@ -99,7 +99,8 @@ def check_protocol_version(version: int | None, config: Config) -> None:
     if version is not None and not 1 <= version <= newest:
         speaks = "1" if newest == 1 else f"1 to {newest}"
         raise RemoteProtocolError(
-            f"Unsupported protocol version {version} (this server speaks {speaks})"
+            f"Unsupported protocol version {version} (this server speaks {speaks})",
+            "UNSUPPORTED_PROTOCOL_VERSION",
         )
 
 
@@ -128,11 +129,12 @@ def apply_auth(
     check_protocol_version(msg.protocol_version, config)
     if msg.user_id is not None and len(msg.user_id) > config.max_id_length:
         raise RemoteProtocolError(
-            f"Field 'payload.user_id' is longer than {config.max_id_length} characters"
+            f"Field 'payload.user_id' is longer than {config.max_id_length} characters",
+            "FIELD_TOO_LONG",
         )
     if msg.token is None:
         if verifier is not None:
-            raise RemoteProtocolError(AUTH_REQUIRED)
+            raise RemoteProtocolError(AUTH_REQUIRED, "AUTHENTICATION_REQUIRED")
         # Auth off: a display name only, and no answer, as upstream.
         name = None if msg.user_name is None else clean_user_name(msg.user_name, config)
         if name is not None:
@@ -146,6 +148,6 @@ def apply_auth(
         try:
             user_id, user_name = identity_from_claims(verifier(msg.token, now), config)
         except InvalidToken:
-            raise RemoteProtocolError(AUTH_FAILED) from None
+            raise RemoteProtocolError(AUTH_FAILED, "AUTHENTICATION_FAILED") from None
     client.user_id, client.user_name, client.authenticated = user_id, user_name, True
     return user_name

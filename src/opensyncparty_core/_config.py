@@ -6,6 +6,8 @@ from typing import Any
 
 import attrs
 
+from ._handover import CloseOnHostLeave, HandoverPolicy
+
 __all__ = ["Config"]
 
 
@@ -95,3 +97,18 @@ class Config:
     max_protocol_version: int = attrs.field(default=1, validator=_positive)
     """Newest ``protocol_version`` an ``auth`` message may name (versions start at 1);
     any other gets an ``error``. A client that names none speaks the original protocol."""
+    resume_grace_ms: int = attrs.field(default=10_000, validator=_non_negative)
+    """Extension. How long a disconnected client's place is kept for a ``resume``;
+    0 turns resuming off (no ``resume_token``, a disconnect is a leave, as originally)."""
+
+    handover_policy: HandoverPolicy = attrs.field(
+        factory=CloseOnHostLeave, validator=attrs.validators.instance_of(HandoverPolicy)
+    )
+    """Extension. What a room does when its host leaves for good, unless its
+    ``create_room`` asked otherwise. The default closes it, as originally."""
+
+    max_chat_length: int = attrs.field(default=500, validator=_positive)
+    """Extension. Longest ``chat_message`` text, in code points."""
+
+    chat_history_size: int = attrs.field(default=50, validator=_non_negative)
+    """Extension. Chat messages a room keeps for joiners (0: none)."""

@@ -20,7 +20,8 @@ import attrs
 
 from . import _json
 from ._config import Config
-from ._errors import RemoteProtocolError
+from ._errors import ErrorCode, RemoteProtocolError
+from ._handover import HandoverName
 from ._validation import (
     DEFAULT_CONFIG,
     INVALID_FORMAT,
@@ -32,11 +33,14 @@ from ._validation import (
 __all__ = [
     "Auth",
     "AuthSuccess",
+    "ChatMessage",
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
     "CreateRoom",
     "Error",
+    "HandoverName",
+    "HostChanged",
     "JoinRoom",
     "LeaveRoom",
     "ListRooms",
@@ -48,12 +52,14 @@ __all__ = [
     "PlayerEvent",
     "Pong",
     "Ready",
+    "Resume",
     "RoomClosed",
     "RoomList",
     "RoomState",
     "RoomSummary",
     "ServerMessage",
     "StateUpdate",
+    "TransferHost",
     "decode_client_message",
     "decode_server_message",
     "encode",
@@ -64,6 +70,7 @@ PlayState = Literal["playing", "paused"]
 
 _ACTIONS: frozenset[str] = frozenset(("play", "pause", "seek"))
 _PLAY_STATES: frozenset[str] = frozenset(("playing", "paused"))
+_HANDOVERS: frozenset[str] = frozenset(("close", "transfer"))
 _EMPTY: Mapping[str, Any] = {}
 
 # --------------------------------------------------------------------------
@@ -90,6 +97,8 @@ class CreateRoom:
     start_pos: float = 0.0
     media_id: str | None = None
     ts: int | None = None
+    handover: HandoverName | None = None
+    """Extension: what happens when the host leaves for good; ``None``: the server's default."""
     type: ClassVar[Literal["create_room"]] = "create_room"
 
 
@@ -119,6 +128,25 @@ class LeaveRoom:
     room: str | None = None
     ts: int | None = None
     type: ClassVar[Literal["leave_room"]] = "leave_room"
+
+
+@attrs.frozen
+class Resume:
+    """``resume`` (extension): take back the identity that ``token`` was issued for."""
+
+    token: str
+    ts: int | None = None
+    type: ClassVar[Literal["resume"]] = "resume"
+
+
+@attrs.frozen
+class TransferHost:
+    """``transfer_host`` (extension): the host of ``room`` hands it to ``client_id``."""
+
+    room: str
+    client_id: str
+    ts: int | None = None
+    type: ClassVar[Literal["transfer_host"]] = "transfer_host"
 
 
 @attrs.frozen
@@ -194,6 +222,23 @@ class StateUpdate:
     type: ClassVar[Literal["state_update"]] = "state_update"
 
 
+@attrs.frozen
+class ChatMessage:
+    """``chat_message`` (extension): a member's text (client to server) or its broadcast.
+
+    From a client only ``room`` and ``text`` matter. The server's broadcast
+    adds the sender (``client``), its display ``username`` and ``server_ts``.
+    """
+
+    room: str
+    text: str
+    client: str | None = None
+    username: str | None = None
+    ts: int | None = None
+    server_ts: int | None = None
+    type: ClassVar[Literal["chat_message"]] = "chat_message"
+
+
 # --------------------------------------------------------------------------
 # Messages the server sends
 # --------------------------------------------------------------------------
@@ -201,11 +246,16 @@ class StateUpdate:
 
 @attrs.frozen
 class ClientHello:
-    """``client_hello``: first message on a connection; tells the client its id."""
+    """``client_hello``: first message on a connection; tells the client its id.
+
+    ``resume_token`` (extension) is the single-use secret to send in a
+    :class:`Resume` after a reconnection; ``None`` when the server offers none.
+    """
 
     client_id: str
     ts: int
     server_ts: int
+    resume_token: str | None = None
     type: ClassVar[Literal["client_hello"]] = "client_hello"
 
 
@@ -242,7 +292,13 @@ class RoomList:
 
 @attrs.frozen
 class RoomState:
-    """``room_state``: the room as the recipient (``client``) finds it on create or join."""
+    """``room_state``: the room as the recipient (``client``) finds it on create or join.
+
+    ``position`` is the room's position at server time ``state_server_ts``
+    (``payload.state.server_ts`` on the wire): while ``play_state`` is
+    ``"playing"``, a late joiner starts at ``position + (now - state_server_ts) / 1000``.
+    ``None`` when decoding a server that does not send it.
+    """
 
     room: str
     client: str
@@ -254,6 +310,7 @@ class RoomState:
     media_id: str | None
     ts: int
     server_ts: int
+    state_server_ts: int | None = None
     type: ClassVar[Literal["room_state"]] = "room_state"
 
 
@@ -291,6 +348,17 @@ class RoomClosed:
 
 
 @attrs.frozen
+class HostChanged:
+    """``host_changed`` (extension): ``host_id`` is now the host of ``room``."""
+
+    room: str
+    host_id: str
+    ts: int
+    server_ts: int
+    type: ClassVar[Literal["host_changed"]] = "host_changed"
+
+
+@attrs.frozen
 class Pong:
     """``pong``: answer to :class:`Ping`; ``server_ts`` is the server clock when handled."""
 
@@ -302,16 +370,32 @@ class Pong:
 
 @attrs.frozen
 class Error:
-    """``error``: the recipient's last message was refused; nothing changed."""
+    """``error``: the recipient's last message was refused; nothing changed.
+
+    ``code`` is the machine-readable reason (an :data:`ErrorCode`); ``None``
+    only when decoding a server that sends none.
+    """
 
     message: str
     ts: int
     server_ts: int
+    code: str | None = None
     type: ClassVar[Literal["error"]] = "error"
 
 
 ClientMessage: TypeAlias = (
-    ListRooms | CreateRoom | JoinRoom | Ready | LeaveRoom | Ping | PlayerEvent | StateUpdate | Auth
+    ListRooms
+    | CreateRoom
+    | JoinRoom
+    | Ready
+    | LeaveRoom
+    | Ping
+    | PlayerEvent
+    | StateUpdate
+    | Auth
+    | Resume
+    | TransferHost
+    | ChatMessage
 )
 """What :func:`decode_client_message` returns."""
 
@@ -327,6 +411,8 @@ ServerMessage: TypeAlias = (
     | Pong
     | Error
     | AuthSuccess
+    | HostChanged
+    | ChatMessage
 )
 """What :func:`decode_server_message` returns and :class:`Outgoing` carries."""
 
@@ -395,18 +481,33 @@ def _to_wire(m: Message) -> dict[str, Any]:
         ]
         return _envelope(m.type, m.ts, m.server_ts, payload=rooms)
     if isinstance(m, RoomState):
+        state: dict[str, Any] = {"position": m.position, "play_state": m.play_state}
+        if m.state_server_ts is not None:
+            state["server_ts"] = m.state_server_ts
         payload = {
             "name": m.name,
             "host_id": m.host_id,
-            "state": {"position": m.position, "play_state": m.play_state},
+            "state": state,
             "participant_count": m.participant_count,
             "media_id": m.media_id,
         }
         return _envelope(m.type, m.ts, m.server_ts, room=m.room, client=m.client, payload=payload)
     if isinstance(m, ClientHello):
-        return _envelope(
-            m.type, m.ts, m.server_ts, client=m.client_id, payload={"client_id": m.client_id}
-        )
+        hello: dict[str, Any] = {"client_id": m.client_id}
+        if m.resume_token is not None:
+            hello["resume_token"] = m.resume_token
+        return _envelope(m.type, m.ts, m.server_ts, client=m.client_id, payload=hello)
+    if isinstance(m, ChatMessage):
+        chat: dict[str, Any] = {"text": m.text}
+        if m.username is not None:
+            chat = {"username": m.username, "text": m.text}
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room, client=m.client, payload=chat)
+    if isinstance(m, HostChanged):
+        return _envelope(m.type, m.ts, m.server_ts, room=m.room, payload={"host_id": m.host_id})
+    if isinstance(m, Resume):
+        return _envelope(m.type, m.ts, None, payload={"token": m.token})
+    if isinstance(m, TransferHost):
+        return _envelope(m.type, m.ts, None, room=m.room, payload={"client_id": m.client_id})
     if isinstance(m, ParticipantsUpdate):
         return _envelope(
             m.type,
@@ -429,7 +530,10 @@ def _to_wire(m: Message) -> dict[str, Any]:
     if isinstance(m, (Pong, Ping)):
         return _envelope(m.type, m.ts, getattr(m, "server_ts", None), payload=m.payload)
     if isinstance(m, Error):
-        return _envelope(m.type, m.ts, m.server_ts, payload={"message": m.message})
+        error_payload = {"message": m.message}
+        if m.code is not None:
+            error_payload["code"] = m.code
+        return _envelope(m.type, m.ts, m.server_ts, payload=error_payload)
     if isinstance(m, AuthSuccess):
         return _envelope(
             m.type, m.ts, m.server_ts, client=m.client, payload={"user_name": m.user_name}
@@ -446,6 +550,8 @@ def _to_wire(m: Message) -> dict[str, Any]:
         payload = {"name": m.name, "start_pos": m.start_pos}
         if m.media_id is not None:
             payload["media_id"] = m.media_id
+        if m.handover is not None:
+            payload["handover"] = m.handover
         if m.name is None:
             del payload["name"]
         return _envelope(m.type, m.ts, None, payload=payload)
@@ -513,15 +619,19 @@ def _load_object(text: str) -> dict[str, Any]:
     try:
         obj = _load_json(text)
     except RecursionError:
-        raise RemoteProtocolError(INVALID_FORMAT) from None
+        raise RemoteProtocolError(INVALID_FORMAT, "INVALID_FORMAT") from None
     except ValueError:
-        raise RemoteProtocolError(non_finite_error(text)) from None
+        message = non_finite_error(text)
+        code: ErrorCode = "INVALID_FORMAT" if message == INVALID_FORMAT else "INVALID_FIELD"
+        raise RemoteProtocolError(message, code) from None
     if type(obj) is not dict or type(obj.get("type")) is not str:
-        raise RemoteProtocolError(INVALID_FORMAT)
+        raise RemoteProtocolError(INVALID_FORMAT, "INVALID_FORMAT")
     # Counting brackets is cheap and bounds the depth; strings may hold some too,
     # which only costs the exact walk.
     if text.count("[") + text.count("{") > MAX_NESTING and _too_deep(obj):
-        raise RemoteProtocolError(f"Message nested deeper than {MAX_NESTING} levels")
+        raise RemoteProtocolError(
+            f"Message nested deeper than {MAX_NESTING} levels", "MESSAGE_TOO_DEEP"
+        )
     return obj
 
 
@@ -561,7 +671,7 @@ def _room(obj: Mapping[str, Any]) -> str | None:
 def _required_room(obj: Mapping[str, Any]) -> str:
     room = _room(obj)
     if room is None:
-        raise RemoteProtocolError(f"Field 'room' is required for {obj['type']}")
+        raise RemoteProtocolError(f"Field 'room' is required for {obj['type']}", "ROOM_REQUIRED")
     return room
 
 
@@ -598,11 +708,15 @@ def _decode_list_rooms(obj: dict[str, Any], ts: int | None) -> ClientMessage:
 def _decode_create_room(obj: dict[str, Any], ts: int | None) -> ClientMessage:
     payload = _payload(obj, required=False)
     start_pos = _position(payload, "start_pos", required=False)
+    handover = payload.get("handover")
+    if handover is not None and handover not in _HANDOVERS:
+        raise RemoteProtocolError("Field 'payload.handover' must be 'close' or 'transfer'")
     return CreateRoom(
         name=_optional_str(payload, "name", "payload.name"),
         start_pos=0.0 if start_pos is None else start_pos,
         media_id=_optional_str(payload, "media_id", "payload.media_id"),
         ts=ts,
+        handover=handover,
     )
 
 
@@ -645,6 +759,29 @@ def _decode_auth(obj: dict[str, Any], ts: int | None) -> ClientMessage:
         features=tuple(features),
         ts=ts,
     )
+
+
+def _required_str(payload: Mapping[str, Any], key: str) -> str:
+    value = _optional_str(payload, key, f"payload.{key}")
+    if value is None:
+        raise RemoteProtocolError(f"Field 'payload.{key}' is required")
+    return value
+
+
+def _decode_resume(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    return Resume(token=_required_str(_payload(obj, required=True), "token"), ts=ts)
+
+
+def _decode_transfer_host(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    room = _required_room(obj)
+    payload = _payload(obj, required=True)
+    return TransferHost(room=room, client_id=_required_str(payload, "client_id"), ts=ts)
+
+
+def _decode_chat_message(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    room = _required_room(obj)
+    text = _required_str(_payload(obj, required=True), "text")
+    return ChatMessage(room=room, text=text, ts=ts)
 
 
 def _envelope_extras(obj: Mapping[str, Any], from_server: bool) -> tuple[str | None, int | None]:
@@ -711,6 +848,9 @@ _CLIENT_DECODERS: dict[str, _ClientDecoder] = {
     "player_event": _decode_player_event,
     "state_update": _decode_state_update,
     "auth": _decode_auth,
+    "resume": _decode_resume,
+    "transfer_host": _decode_transfer_host,
+    "chat_message": _decode_chat_message,
 }
 
 
@@ -728,7 +868,9 @@ def decode_client_message(text: str, config: Config | None = None) -> ClientMess
     obj = _load_object(text)
     decoder = _CLIENT_DECODERS.get(obj["type"])
     if decoder is None:
-        raise RemoteProtocolError(f"Unknown message type '{quote(obj['type'])}'")
+        raise RemoteProtocolError(
+            f"Unknown message type '{quote(obj['type'])}'", "UNKNOWN_MESSAGE_TYPE"
+        )
     check_lengths(obj, DEFAULT_CONFIG if config is None else config)
     return decoder(obj, _optional_int(obj, "ts"))
 
@@ -769,7 +911,29 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
     try:
         if kind == "client_hello":
             client_id = _str_field(payload, "client_id")
-            return ClientHello(client_id=client_id, ts=ts, server_ts=server_ts)
+            token = payload.get("resume_token")
+            return ClientHello(
+                client_id=client_id,
+                ts=ts,
+                server_ts=server_ts,
+                resume_token=token if type(token) is str else None,
+            )
+        if kind == "host_changed":
+            return HostChanged(
+                room=_str_field(obj, "room"),
+                host_id=_str_field(payload, "host_id"),
+                ts=ts,
+                server_ts=server_ts,
+            )
+        if kind == "chat_message":
+            return ChatMessage(
+                room=_str_field(obj, "room"),
+                text=_str_field(payload, "text"),
+                client=_str_field(obj, "client"),
+                username=_str_field(payload, "username"),
+                ts=ts,
+                server_ts=server_ts,
+            )
         if kind == "room_list":
             if type(payload) is not list:
                 raise RemoteProtocolError("room_list payload must be a list")
@@ -799,6 +963,9 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
                 media_id=_optional_str(payload, "media_id", "payload.media_id"),
                 ts=ts,
                 server_ts=server_ts,
+                state_server_ts=state_ts
+                if type(state_ts := state.get("server_ts")) is int
+                else None,
             )
         if kind == "participants_update":
             return ParticipantsUpdate(
@@ -827,7 +994,13 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
                 server_ts=server_ts,
             )
         if kind == "error":
-            return Error(message=_str_field(payload, "message"), ts=ts, server_ts=server_ts)
+            code = payload.get("code")
+            return Error(
+                message=_str_field(payload, "message"),
+                ts=ts,
+                server_ts=server_ts,
+                code=code if type(code) is str else None,
+            )
     except (TypeError, KeyError, AttributeError):
         raise RemoteProtocolError(f"Malformed {kind} message") from None
     raise RemoteProtocolError(f"Unknown message type '{kind}'")

@@ -44,7 +44,8 @@ def check_position(position: float, field: str, config: Config) -> float:
     """
     if not 0 <= position <= config.max_position:
         raise RemoteProtocolError(
-            f"Field '{field}' must be between 0 and {config.max_position:g} seconds"
+            f"Field '{field}' must be between 0 and {config.max_position:g} seconds",
+            "POSITION_OUT_OF_RANGE",
         )
     return position
 

@@ -6,9 +6,21 @@ text or binary frame, a disconnection, the passing of time), always with the
 current clock reading ``now`` in milliseconds since the epoch, and gets back
 a list of :class:`Outgoing`: who must receive which text, in order. The
 server never reads a clock, never makes an id (the id source is injected)
-and never does I/O; its timers (the pending-play deadline and the coalesced
-``room_list``, see ``_room_list.py``) are exposed through
-:meth:`SessionServer.next_deadline` and :meth:`SessionServer.handle_timer`.
+and never does I/O; its timers (the pending-play deadline, the end of a resume
+grace period, the coalesced ``room_list``, see ``_room_list.py``) are exposed
+through :meth:`SessionServer.next_deadline` and :meth:`SessionServer.handle_timer`.
+
+This class is a dispatcher: it owns the events in and the read-only views,
+decodes each frame once and hands the typed message to the one handler of its
+type. The rules live beside it: room membership and host handover in
+``_lifecycle.py`` (policies in ``_handover.py``), playback in
+``_playback.py``, resume after a blip in ``_resume.py``, chat in
+``_chat.py``, the shared records and steps in ``_state.py``.
+
+A client's protocol id and its connection id are the same until it resumes:
+then the new connection (the id :meth:`SessionServer.connect` returned, which
+the embedder keeps using) carries the former protocol id. ``Outgoing``
+recipients and every method's ``client_id`` are connection ids.
 
 What must never leak in here: sockets, tasks, sleeping, logging of traffic,
 anything about WebSocket framing. What must never leak out: the mutable
@@ -21,96 +33,45 @@ before it changes anything, so a refused message leaves no trace.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 
 from ._auth import AUTH_REQUIRED, TokenVerifier, apply_auth
+from ._chat import Chat
 from ._config import Config
-from ._errors import LocalProtocolError, RemoteProtocolError
+from ._errors import RemoteProtocolError
+from ._lifecycle import RoomLifecycle
 from ._messages import (
     Auth,
     AuthSuccess,
+    ChatMessage,
     ClientHello,
-    ClientLeft,
     ClientMessage,
     CreateRoom,
-    Error,
     JoinRoom,
     LeaveRoom,
     ListRooms,
-    ParticipantsUpdate,
     Ping,
     PlayerEvent,
-    PlayState,
     Pong,
     Ready,
-    RoomClosed,
-    RoomList,
-    RoomState,
-    RoomSummary,
-    ServerMessage,
+    Resume,
     StateUpdate,
+    TransferHost,
     decode_client_message,
-    decode_server_message,
-    encode,
-    encode_relay,
 )
-from ._room_list import RoomListCoalescer
-from ._rules import check_position, clean_room_name, state_update_drop_reason
+from ._playback import Playback
+from ._resume import Resumption
+from ._state import Outgoing, PendingPlay, RoomSnapshot, ServerState, _Client, refuse
 
 __all__ = ["ClientSnapshot", "Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
 
 RATE_LIMIT_MESSAGE = "Rate limit exceeded"
 BINARY_MESSAGE = "Binary messages are not supported"
 
-
-@attrs.frozen
-class Outgoing:
-    """One message to deliver: the same ``text`` to every id in ``recipients``.
-
-    ``text`` is encoded once, however many recipients.
-    """
-
-    recipients: tuple[str, ...]
-    text: str
-
-    @property
-    def message(self) -> ServerMessage:
-        """``text`` decoded as a typed message (decoded on each access: for tests and logs).
-
-        Being derived from ``text``, it is exactly what a client will decode.
-        """
-        return decode_server_message(self.text)
-
-
-@attrs.frozen
-class PendingPlay:
-    """A play waiting for every member to be ready (or for its deadline)."""
-
-    position: float
-    created_at: int
-
-
-@attrs.frozen
-class RoomSnapshot:
-    """A read-only copy of a room's state at the time it was taken."""
-
-    id: str
-    name: str
-    host_id: str
-    media_id: str | None
-    clients: tuple[str, ...]
-    """Members in join order; the host first."""
-    ready_clients: frozenset[str]
-    pending_play: PendingPlay | None
-    position: float
-    play_state: PlayState
-    last_state_ts: int
-    last_command_ts: int | None
-    """``None`` until the first host command (the specification's 0, "never")."""
+_Handler = Callable[[_Client, Any, int], list[Outgoing]]
 
 
 @attrs.frozen
@@ -128,49 +89,6 @@ class ClientSnapshot:
     ``auth`` message when authentication is off; ``None`` until then."""
     authenticated: bool
     """True once an ``auth`` with a token succeeded."""
-
-
-@attrs.define(eq=False)
-class _Room:
-    id: str
-    name: str
-    host_id: str
-    media_id: str | None
-    position: float
-    play_state: PlayState
-    last_state_ts: int
-    # dict as an ordered set: join order, O(1) removal.
-    members: dict[str, None]
-    ready: set[str]
-    pending_play: PendingPlay | None = None
-    # None rather than the spec's 0: a test clock may legitimately read 0.
-    last_command_ts: int | None = None
-    # Cached recipient tuples, rebuilt on membership change only.
-    everyone: tuple[str, ...] = ()
-    guests: tuple[str, ...] = ()
-
-    def refresh_recipients(self) -> None:
-        self.everyone = tuple(self.members)
-        self.guests = tuple(c for c in self.members if c != self.host_id)
-
-    def all_ready(self) -> bool:
-        return self.ready.issuperset(self.members)
-
-
-@attrs.define(eq=False)
-class _Client:
-    id: str
-    tokens: float
-    refilled_at: int
-    room: _Room | None = None
-    rate_error_at: int | None = None
-    user_id: str | None = None
-    user_name: str | None = None
-    authenticated: bool = False
-
-
-def _refuse(message: str) -> NoReturn:
-    raise RemoteProtocolError(message)
 
 
 class SessionServer:
@@ -200,32 +118,32 @@ class SessionServer:
     ) -> None:
         self.config: Config = config if config is not None else Config()
         """The timings and limits in force (a frozen :class:`Config`)."""
-        self._id_source = id_source
         self._token_verifier = token_verifier
         self.received_by_type: dict[str, int] = {}
         """Messages received so far, by ``type``; ``"invalid"`` for text that did not
         decode, ``"binary"`` for binary frames, ``"rate_limited"`` for dropped ones."""
-        self._clients: dict[str, _Client] = {}
-        self._rooms: dict[str, _Room] = {}
-        # (deadline, sequence, room id, pending play); stale entries are skipped lazily.
-        self._deadlines: list[tuple[int, int, str, PendingPlay]] = []
-        self._sequence = 0
-        self._room_list_schedule = RoomListCoalescer(self.config.room_list_interval_ms)
-        self._handlers: dict[type[Any], Callable[[_Client, Any, int], list[Outgoing]]] = {
-            StateUpdate: self._on_state_update,
-            PlayerEvent: self._on_player_event,
+        self._state = state = ServerState(self.config, id_source)
+        self._lifecycle = lifecycle = RoomLifecycle(state)
+        playback = Playback(state)
+        self._resumption = resumption = Resumption(state, lifecycle)
+        self._handlers: dict[type[Any], _Handler] = {
+            StateUpdate: playback.on_state_update,
+            PlayerEvent: playback.on_player_event,
             Ping: self._on_ping,
-            Ready: self._on_ready,
-            JoinRoom: self._on_join_room,
-            CreateRoom: self._on_create_room,
-            LeaveRoom: self._on_leave_room,
-            ListRooms: self._on_list_rooms,
+            Ready: playback.on_ready,
+            JoinRoom: lifecycle.on_join_room,
+            CreateRoom: lifecycle.on_create_room,
+            LeaveRoom: lifecycle.on_leave_room,
+            ListRooms: lifecycle.on_list_rooms,
+            TransferHost: lifecycle.on_transfer_host,
+            Resume: resumption.on_resume,
+            ChatMessage: Chat(state).on_chat_message,
             Auth: self._on_auth,
         }
         if token_verifier is not None:
             # Rooms need a successful auth; the room handlers themselves never know.
             for kind in (CreateRoom, JoinRoom):
-                self._handlers[kind] = self._authenticated_only(self._handlers[kind])
+                self._handlers[kind] = _authenticated_only(self._handlers[kind])
 
     # ------------------------------------------------------------------
     # Events in
@@ -233,74 +151,78 @@ class SessionServer:
 
     def connect(self, now: int) -> tuple[str, list[Outgoing]]:
         """A client connected. Returns its new id and its ``client_hello`` + ``room_list``."""
-        client_id = self._new_id()
-        self._clients[client_id] = _Client(
-            id=client_id, tokens=float(self.config.rate_limit_burst), refilled_at=now
+        state = self._state
+        client_id = state.new_id()
+        client = _Client(
+            id=client_id,
+            conn=client_id,
+            tokens=float(self.config.rate_limit_burst),
+            refilled_at=now,
         )
-        hello = ClientHello(client_id=client_id, ts=now, server_ts=now)
+        token = self._resumption.issue_token(client)
+        state.clients[client_id] = state.by_id[client_id] = client
+        hello = ClientHello(client_id=client_id, ts=now, server_ts=now, resume_token=token)
         me = (client_id,)
-        return client_id, [self._out(me, hello), self._out(me, self._room_list(now))]
+        return client_id, [state.out(me, hello), state.out(me, state.room_list(now))]
 
     def receive(self, client_id: str, text: str, now: int) -> list[Outgoing]:
         """A text frame arrived from ``client_id``."""
-        client = self._client(client_id)
+        client = self._state.client(client_id)
         if not self._admit(client, now):
             return self._rate_limited(client, now)
         try:
             message: ClientMessage = decode_client_message(text, self.config)
         except RemoteProtocolError as exc:
             self._count("invalid")
-            return [self._error(client_id, str(exc), now)]
+            return [self._state.error(client_id, str(exc), exc.code, now)]
         self._count(message.type)
         try:
             return self._handlers[type(message)](client, message, now)
         except RemoteProtocolError as exc:
-            return [self._error(client_id, str(exc), now)]
+            return [self._state.error(client_id, str(exc), exc.code, now)]
 
     def receive_binary(self, client_id: str, now: int) -> list[Outgoing]:
         """A binary frame arrived from ``client_id``; the protocol has none."""
-        client = self._client(client_id)
+        client = self._state.client(client_id)
         if not self._admit(client, now):
             return self._rate_limited(client, now)
         self._count("binary")
-        return [self._error(client_id, BINARY_MESSAGE, now)]
+        return [self._state.error(client_id, BINARY_MESSAGE, "BINARY_NOT_SUPPORTED", now)]
 
     def disconnect(self, client_id: str, now: int) -> list[Outgoing]:
-        """``client_id`` is gone (closed, failed, or evicted). It is sent nothing more."""
-        client = self._client(client_id)
+        """``client_id`` is gone (closed, failed, or evicted). It is sent nothing more.
+
+        With a resume grace period, its place is kept until the period ends.
+        """
+        state = self._state
+        client = state.client(client_id)
         out: list[Outgoing] = []
-        del self._clients[client_id]
+        del state.clients[client_id]
+        if client.resume_token is not None:
+            self._resumption.away(client, now, out)
+            return out
+        del state.by_id[client.id]
         if client.room is not None:
-            self._leave(client, now, out)
-            self._broadcast_room_list(now, out)
+            self._lifecycle.leave(client, now, out)
+            state.broadcast_room_list(now, out)
         return out
 
     def next_deadline(self) -> int | None:
         """The clock reading at which :meth:`handle_timer` must be called, if any."""
-        list_deadline = self._room_list_schedule.deadline()
-        deadlines = self._deadlines
-        while deadlines:
-            _, _, room_id, pending = deadlines[0]
-            room = self._rooms.get(room_id)
-            if room is not None and room.pending_play is pending:
-                play_deadline = deadlines[0][0]
-                if list_deadline is None:
-                    return play_deadline
-                return min(play_deadline, list_deadline)
-            heapq.heappop(deadlines)
-        return list_deadline
+        state = self._state
+        timer = state.timers.next_deadline()
+        room_list = state.room_list_schedule.deadline()
+        if timer is None or room_list is None:
+            return room_list if timer is None else timer
+        return min(timer, room_list)
 
     def handle_timer(self, now: int) -> list[Outgoing]:
         """Fire every deadline that is due at ``now`` (early or repeated calls are harmless)."""
         out: list[Outgoing] = []
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, _, room_id, pending = heapq.heappop(deadlines)
-            room = self._rooms.get(room_id)
-            if room is not None and room.pending_play is pending:
-                self._scheduled_play(room, pending.position, now, out)
-        if self._room_list_schedule.due(now):
-            self._send_room_list(now, out)
+        state = self._state
+        state.timers.fire_due(now, out)
+        if state.room_list_schedule.due(now):
+            state.send_room_list(now, out)
         return out
 
     # ------------------------------------------------------------------
@@ -310,16 +232,16 @@ class SessionServer:
     @property
     def client_ids(self) -> tuple[str, ...]:
         """Connected clients, in connection order."""
-        return tuple(self._clients)
+        return tuple(self._state.clients)
 
     @property
     def room_ids(self) -> tuple[str, ...]:
         """Existing rooms, in creation order."""
-        return tuple(self._rooms)
+        return tuple(self._state.rooms)
 
     def client(self, client_id: str) -> ClientSnapshot:
-        """A snapshot of client ``client_id``. Raises :class:`LocalProtocolError` if unknown."""
-        c = self._client(client_id)
+        """A snapshot of connection ``client_id``. Raises :class:`LocalProtocolError` if unknown."""
+        c = self._state.client(client_id)
         return ClientSnapshot(
             id=c.id,
             room=None if c.room is None else c.room.id,
@@ -334,13 +256,13 @@ class SessionServer:
         return self._token_verifier is not None
 
     def room_of(self, client_id: str) -> str | None:
-        """The id of the room ``client_id`` is in, or ``None``."""
-        room = self._client(client_id).room
+        """The id of the room connection ``client_id`` is in, or ``None``."""
+        room = self._state.client(client_id).room
         return None if room is None else room.id
 
     def room(self, room_id: str) -> RoomSnapshot:
         """A snapshot of room ``room_id``. Raises :class:`KeyError` if there is none."""
-        r = self._rooms[room_id]
+        r = self._state.rooms[room_id]
         return RoomSnapshot(
             id=r.id,
             name=r.name,
@@ -356,221 +278,25 @@ class SessionServer:
         )
 
     # ------------------------------------------------------------------
-    # Message handlers: validate everything, then change state, then report.
+    # Connection-level handling: pings and the rate limit
     # ------------------------------------------------------------------
 
-    def _on_list_rooms(self, client: _Client, _msg: ListRooms, now: int) -> list[Outgoing]:
-        return [self._out((client.id,), self._room_list(now))]
-
     def _on_ping(self, client: _Client, msg: Ping, now: int) -> list[Outgoing]:
-        return [self._out((client.id,), Pong(payload=msg.payload, ts=now, server_ts=now))]
+        pong = Pong(payload=msg.payload, ts=now, server_ts=now)
+        return [self._state.out(client.inbox(), pong)]
 
     def _on_auth(self, client: _Client, msg: Auth, now: int) -> list[Outgoing]:
         user_name = apply_auth(client, msg, now, self._token_verifier, self.config)
         if user_name is None:
             return []
-        me = (client.id,)
+        state = self._state
+        me = client.inbox()
         success = AuthSuccess(client=client.id, user_name=user_name, ts=now, server_ts=now)
-        return [self._out(me, success), self._out(me, self._room_list(now))]
-
-    def _on_create_room(self, client: _Client, msg: CreateRoom, now: int) -> list[Outgoing]:
-        config = self.config
-        start_pos = check_position(msg.start_pos, "payload.start_pos", config)
-        name = clean_room_name(msg.name, config)
-        # Before the leave: a misbehaving id source must not leave half a change.
-        room_id = self._new_id()
-        out: list[Outgoing] = []
-        if client.room is not None:
-            self._leave(client, now, out)
-        room = _Room(
-            id=room_id,
-            name=name,
-            host_id=client.id,
-            media_id=msg.media_id,
-            position=start_pos,
-            play_state="paused",
-            last_state_ts=now,
-            members={client.id: None},
-            ready={client.id},
-        )
-        room.refresh_recipients()
-        self._rooms[room.id] = room
-        client.room = room
-        out.append(self._out((client.id,), self._room_state(room, client.id, now)))
-        self._broadcast_room_list(now, out)
-        return out
-
-    def _on_join_room(self, client: _Client, msg: JoinRoom, now: int) -> list[Outgoing]:
-        room = self._rooms.get(msg.room)
-        if room is None:
-            _refuse(f"Room '{msg.room}' not found")
-        if client.room is room:
-            return [self._out((client.id,), self._room_state(room, client.id, now))]
-        if len(room.members) >= self.config.max_room_size:
-            _refuse(f"Room is full ({self.config.max_room_size} members)")
-        out: list[Outgoing] = []
-        if client.room is not None:
-            self._leave(client, now, out)
-        room.members[client.id] = None
-        room.ready.discard(client.id)
-        room.refresh_recipients()
-        client.room = room
-        out.append(self._out((client.id,), self._room_state(room, client.id, now)))
-        others = tuple(c for c in room.everyone if c != client.id)
-        if others:
-            update = ParticipantsUpdate(
-                room=room.id, participant_count=len(room.members), ts=now, server_ts=now
-            )
-            out.append(self._out(others, update))
-        self._broadcast_room_list(now, out)
-        return out
-
-    def _on_ready(self, client: _Client, msg: Ready, now: int) -> list[Outgoing]:
-        room = self._member_room(client, msg.room)
-        room.ready.add(client.id)
-        out: list[Outgoing] = []
-        if room.pending_play is not None and room.all_ready():
-            self._scheduled_play(room, room.pending_play.position, now, out)
-        return out
-
-    def _on_leave_room(self, client: _Client, _msg: LeaveRoom, now: int) -> list[Outgoing]:
-        if client.room is None:
-            return []
-        out: list[Outgoing] = []
-        self._leave(client, now, out)
-        self._broadcast_room_list(now, out)
-        return out
-
-    def _on_player_event(self, client: _Client, msg: PlayerEvent, now: int) -> list[Outgoing]:
-        room = self._host_room(client, msg.room)
-        position = room.position if msg.position is None else msg.position
-        check_position(position, "payload.position", self.config)
-        room.position = position
-        room.last_state_ts = room.last_command_ts = now
-        out: list[Outgoing] = []
-        if msg.action == "play":
-            room.play_state = "playing"
-            if room.all_ready():
-                self._scheduled_play(room, position, now, out)
-            else:
-                pending = PendingPlay(position=position, created_at=now)
-                room.pending_play = pending
-                self._sequence += 1
-                deadline = now + self.config.max_ready_wait_ms
-                heapq.heappush(self._deadlines, (deadline, self._sequence, room.id, pending))
-            return out
-        if msg.action == "pause":
-            room.play_state = "paused"
-        room.pending_play = None
-        if room.guests:
-            target = now + self.config.control_schedule_ms
-            payload = dict(msg.payload)
-            payload["target_server_ts"] = target
-            text = encode_relay("player_event", room.id, client.id, payload, now, target)
-            out.append(Outgoing(room.guests, text))
-        return out
-
-    def _on_state_update(self, client: _Client, msg: StateUpdate, now: int) -> list[Outgoing]:
-        room = self._host_room(client, msg.room)
-        config = self.config
-        check_position(msg.position, "payload.position", config)
-        dropped = state_update_drop_reason(
-            now=now,
-            position=msg.position,
-            play_state=msg.play_state,
-            room_position=room.position,
-            room_play_state=room.play_state,
-            last_state_ts=room.last_state_ts,
-            last_command_ts=room.last_command_ts,
-            config=config,
-        )
-        if dropped is not None:
-            return []
-        room.position = msg.position
-        room.play_state = msg.play_state
-        room.last_state_ts = now
-        if not room.guests:
-            return []
-        # The host's payload is relayed with every key it sent (spec 8.4).
-        text = encode_relay("state_update", room.id, client.id, msg.payload, now, now)
-        return [Outgoing(room.guests, text)]
-
-    # ------------------------------------------------------------------
-    # Shared steps
-    # ------------------------------------------------------------------
-
-    def _leave(self, client: _Client, now: int, out: list[Outgoing]) -> None:
-        """Take ``client`` out of its room and report it; the caller sends ``room_list``."""
-        room = client.room
-        assert room is not None
-        client.room = None
-        del room.members[client.id]
-        room.ready.discard(client.id)
-        room.refresh_recipients()
-        was_host = room.host_id == client.id
-        if was_host or not room.members:
-            room.pending_play = None
-            del self._rooms[room.id]
-            for member_id in room.members:
-                self._clients[member_id].room = None
-            if room.everyone:
-                closed = RoomClosed(room=room.id, ts=now, server_ts=now)
-                out.append(self._out(room.everyone, closed))
-            return
-        left = ClientLeft(
-            room=room.id,
-            client=client.id,
-            participant_count=len(room.members),
-            ts=now,
-            server_ts=now,
-        )
-        out.append(self._out(room.everyone, left))
-        # Nobody left to wait for: a pending play fires now (spec 8.2).
-        if room.pending_play is not None and room.all_ready():
-            self._scheduled_play(room, room.pending_play.position, now, out)
-
-    def _scheduled_play(self, room: _Room, position: float, now: int, out: list[Outgoing]) -> None:
-        """Every member, host included, plays ``position`` at ``now + play_schedule_ms``."""
-        target = now + self.config.play_schedule_ms
-        room.position = position
-        room.play_state = "playing"
-        room.pending_play = None
-        play = PlayerEvent(
-            room=room.id,
-            action="play",
-            position=position,
-            target_server_ts=target,
-            ts=now,
-            server_ts=target,
-        )
-        out.append(self._out(room.everyone, play))
-
-    @staticmethod
-    def _authenticated_only(
-        handler: Callable[[_Client, Any, int], list[Outgoing]],
-    ) -> Callable[[_Client, Any, int], list[Outgoing]]:
-        def gated(client: _Client, message: Any, now: int) -> list[Outgoing]:
-            if not client.authenticated:
-                _refuse(AUTH_REQUIRED)
-            return handler(client, message, now)
-
-        return gated
+        return [state.out(me, success), state.out(me, state.room_list(now))]
 
     def _count(self, kind: str) -> None:
         counts = self.received_by_type
         counts[kind] = counts.get(kind, 0) + 1
-
-    def _member_room(self, client: _Client, room_id: str) -> _Room:
-        room = client.room
-        if room is None or room.id != room_id:
-            _refuse(f"You are not in room '{room_id}'")
-        return room
-
-    def _host_room(self, client: _Client, room_id: str) -> _Room:
-        room = self._member_room(client, room_id)
-        if room.host_id != client.id:
-            _refuse("Only the host can control playback")
-        return room
 
     def _admit(self, client: _Client, now: int) -> bool:
         """Token bucket on the injected clock; a clock stepping back refills nothing."""
@@ -597,54 +323,15 @@ class SessionServer:
         if last is not None and now - last < self.config.rate_limit_error_interval_ms:
             return []
         client.rate_error_at = now
-        return [self._error(client.id, RATE_LIMIT_MESSAGE, now)]
+        return [self._state.error(client.inbox()[0], RATE_LIMIT_MESSAGE, "RATE_LIMITED", now)]
 
-    def _client(self, client_id: str) -> _Client:
-        try:
-            return self._clients[client_id]
-        except KeyError:
-            raise LocalProtocolError(f"unknown client id {client_id!r}") from None
 
-    def _new_id(self) -> str:
-        new_id = self._id_source()
-        if new_id in self._clients or new_id in self._rooms:
-            raise LocalProtocolError(f"id source returned an id already in use: {new_id!r}")
-        return new_id
+def _authenticated_only(handler: _Handler) -> _Handler:
+    """``handler``, refusing a client that has not passed ``auth``."""
 
-    def _error(self, client_id: str, message: str, now: int) -> Outgoing:
-        return self._out((client_id,), Error(message=message, ts=now, server_ts=now))
+    def gated(client: _Client, message: Any, now: int) -> list[Outgoing]:
+        if not client.authenticated:
+            refuse(AUTH_REQUIRED, "AUTHENTICATION_REQUIRED")
+        return handler(client, message, now)
 
-    def _room_state(self, room: _Room, recipient: str, now: int) -> RoomState:
-        return RoomState(
-            room=room.id,
-            client=recipient,
-            name=room.name,
-            host_id=room.host_id,
-            position=room.position,
-            play_state=room.play_state,
-            participant_count=len(room.members),
-            media_id=room.media_id,
-            ts=now,
-            server_ts=now,
-        )
-
-    def _room_list(self, now: int) -> RoomList:
-        rooms = tuple(
-            RoomSummary(id=r.id, name=r.name, count=len(r.members), media_id=r.media_id)
-            for r in self._rooms.values()
-        )
-        return RoomList(rooms=rooms, ts=now, server_ts=now)
-
-    def _broadcast_room_list(self, now: int, out: list[Outgoing]) -> None:
-        """The room list changed: broadcast it now or at the coalescing deadline."""
-        if self._room_list_schedule.changed(now):
-            self._send_room_list(now, out)
-
-    def _send_room_list(self, now: int, out: list[Outgoing]) -> None:
-        self._room_list_schedule.sent(now)
-        if self._clients:
-            out.append(self._out(tuple(self._clients), self._room_list(now)))
-
-    @staticmethod
-    def _out(recipients: tuple[str, ...], message: ServerMessage) -> Outgoing:
-        return Outgoing(recipients, encode(message))
+    return gated

@@ -70,6 +70,7 @@ from ._clock_sync import ClockEstimator, ClockModel
 from ._drift import MAX_SNAP, DriftController
 from ._messages import (
     ClientHello,
+    HostChanged,
     PlayerAction,
     PlayerEvent,
     Pong,
@@ -205,6 +206,11 @@ class SyncClient:
             return []
         if isinstance(message, RoomState):
             return self._on_room_state(message, now)
+        if isinstance(message, HostChanged):
+            # Extension: the host role moved; is_host follows host_id.
+            if message.room == self.room_id:
+                self.host_id = message.host_id
+            return []
         if isinstance(message, RoomClosed):
             return self._leave(now) if message.room == self.room_id else []
         if isinstance(message, PlayerEvent) and message.room == self.room_id:

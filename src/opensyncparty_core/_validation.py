@@ -85,11 +85,14 @@ def check_lengths(obj: Mapping[str, Any], config: Config) -> None:
     """
     room = obj.get("room")
     if type(room) is str and len(room) > config.max_id_length:
-        raise RemoteProtocolError(f"Field 'room' is longer than {config.max_id_length} characters")
+        raise RemoteProtocolError(
+            f"Field 'room' is longer than {config.max_id_length} characters", "FIELD_TOO_LONG"
+        )
     payload = obj.get("payload")
     if obj["type"] in _MEDIA_ID_TYPES and type(payload) is dict:
         media_id = payload.get("media_id")
         if type(media_id) is str and len(media_id) > config.max_media_id_length:
             raise RemoteProtocolError(
-                f"Field 'payload.media_id' is longer than {config.max_media_id_length} characters"
+                f"Field 'payload.media_id' is longer than {config.max_media_id_length} characters",
+                "FIELD_TOO_LONG",
             )

@@ -2,7 +2,8 @@
 
 :class:`WebSocketServer` serves an :class:`opensyncparty_core.SessionServer`
 on asyncio or trio; :func:`serve_until_signal` runs one until SIGINT/SIGTERM.
-:func:`connect` opens a client connection. The ``opensyncparty-server``
+:func:`connect` opens a client connection; :class:`ResumingConnection` is one
+that reconnects with backoff and resumes. The ``opensyncparty-server``
 command is :func:`main`; :func:`add_limit_arguments` gives another command
 line the same limit flags. :class:`JwtVerifier` checks upstream's JWTs.
 
@@ -24,6 +25,7 @@ if _missing is None:
     )
     from ._client import ClientConnection, ConnectionClosed, HandshakeError, connect
     from ._jwt import JwtVerifier
+    from ._resuming import Backoff, ResumingConnection
     from ._server import WebSocketServer, wall_clock_ms
 else:
 
@@ -34,10 +36,12 @@ else:
 
 
 __all__ = [
+    "Backoff",
     "ClientConnection",
     "ConnectionClosed",
     "HandshakeError",
     "JwtVerifier",
+    "ResumingConnection",
     "WebSocketServer",
     "add_limit_arguments",
     "connect",

@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 import anyio
 
+from opensyncparty_core import HANDOVER_POLICIES, Config
+
 from ._extras import missing_message
 from ._server import WebSocketServer
 from ._settings import LOG_LEVELS, SettingsError, add_arguments, resolve, server_options
@@ -84,6 +86,13 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def _milliseconds(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of milliseconds >= 0, got {value}")
     return value
 
 
@@ -164,7 +173,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_limit_arguments(parser)
     add_arguments(parser)
+    protocol = parser.add_argument_group("protocol extensions")
+    protocol.add_argument(
+        "--resume-grace-ms",
+        type=_milliseconds,
+        default=Config().resume_grace_ms,
+        metavar="MS",
+        help="how long a disconnected client may resume its place; 0: never (default 10000)",
+    )
+    protocol.add_argument(
+        "--handover",
+        default=Config().handover_policy.name,
+        choices=sorted(HANDOVER_POLICIES),
+        help="what a room does when its host leaves for good (default close)",
+    )
     return parser
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    """The core's :class:`Config` the command line asks for."""
+    return Config(
+        resume_grace_ms=args.resume_grace_ms,
+        handover_policy=HANDOVER_POLICIES[args.handover],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -187,7 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     server = WebSocketServer(
-        host=settings.host, port=settings.port, **limit_options(args), **server_kwargs
+        host=settings.host,
+        port=settings.port,
+        config=config_from(args),
+        **limit_options(args),
+        **server_kwargs,
     )
     logger.debug("event loop: %s %s", backend, backend_options)
     try:

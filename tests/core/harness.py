@@ -95,6 +95,10 @@ EVERY_CHANGE = Config(room_list_interval_ms=0)
 rules check each change's own list. Coalescing is tested in ``test_room_list.py``."""
 
 
+SEED = attrs.evolve(EVERY_CHANGE, resume_grace_ms=0)
+"""The original design: no resume, a disconnect is a leave at once."""
+
+
 def party(config: Config | None = None, *, seed: int = 0) -> Party:
     if config is None:
         config = EVERY_CHANGE
@@ -133,3 +137,29 @@ def state_update(room: Any, position: Any, play_state: Any = "paused", **extra: 
         "room": room,
         "payload": {"position": position, "play_state": play_state, **extra},
     }
+
+
+def resume(token: Any) -> Wire:
+    return {"type": "resume", "payload": {"token": token}}
+
+
+def transfer_host(room: Any, client_id: Any) -> Wire:
+    return {"type": "transfer_host", "room": room, "payload": {"client_id": client_id}}
+
+
+def chat(room: Any, text: Any) -> Wire:
+    return {"type": "chat_message", "room": room, "payload": {"text": text}, "ts": 1}
+
+
+def hello_token(outs: Sequence[Outgoing]) -> str:
+    """The ``resume_token`` of the ``client_hello`` in ``outs``."""
+    (token,) = [
+        wire(o)["payload"]["resume_token"] for o in outs if wire(o)["type"] == "client_hello"
+    ]
+    assert isinstance(token, str)
+    return token
+
+
+def codes(outs: Sequence[Outgoing], client_id: str) -> list[str]:
+    """The ``code`` of each ``error`` that ``client_id`` receives from ``outs``."""
+    return [m["payload"]["code"] for m in received(outs, client_id) if m["type"] == "error"]

@@ -19,6 +19,9 @@ KNOWN_TYPES = (
     "ping",
     "player_event",
     "state_update",
+    "resume",
+    "transfer_host",
+    "chat_message",
 )
 
 
@@ -151,6 +154,14 @@ def _templates(room: Any) -> dict[str, dict[str, Any]]:
             "payload": {"position": 1.5, "play_state": "playing"},
             "ts": 1,
         },
+        "resume": {"type": "resume", "payload": {"token": "t" * 36}, "ts": 1},
+        "transfer_host": {
+            "type": "transfer_host",
+            "room": room,
+            "payload": {"client_id": "c" * 36},
+            "ts": 1,
+        },
+        "chat_message": {"type": "chat_message", "room": room, "payload": {"text": "hi"}, "ts": 1},
     }
 
 
@@ -158,7 +169,11 @@ def server_templates() -> dict[str, dict[str, Any]]:
     """One valid message of each type a server sends, as the core sends it."""
     room, me = "r" * 36, "c" * 36
     return {
-        "client_hello": {"type": "client_hello", "client": me, "payload": {"client_id": me}},
+        "client_hello": {
+            "type": "client_hello",
+            "client": me,
+            "payload": {"client_id": me, "resume_token": "t" * 36},
+        },
         "room_list": {
             "type": "room_list",
             "payload": [{"id": room, "name": "n", "count": 1, "media_id": "m"}],
@@ -170,7 +185,7 @@ def server_templates() -> dict[str, dict[str, Any]]:
             "payload": {
                 "name": "n",
                 "host_id": me,
-                "state": {"position": 1.5, "play_state": "paused"},
+                "state": {"position": 1.5, "play_state": "paused", "server_ts": 1},
                 "participant_count": 1,
                 "media_id": None,
             },
@@ -188,7 +203,14 @@ def server_templates() -> dict[str, dict[str, Any]]:
         },
         "room_closed": {"type": "room_closed", "room": room},
         "pong": {"type": "pong", "payload": {"client_ts": 1}},
-        "error": {"type": "error", "payload": {"message": "m"}},
+        "error": {"type": "error", "payload": {"message": "m", "code": "INVALID_FIELD"}},
+        "host_changed": {"type": "host_changed", "room": room, "payload": {"host_id": me}},
+        "chat_message": {
+            "type": "chat_message",
+            "room": room,
+            "client": me,
+            "payload": {"username": "u", "text": "hi"},
+        },
         "player_event": {
             "type": "player_event",
             "room": room,

@@ -32,11 +32,14 @@ from tests.core.harness import (
     T0,
     Party,
     Wire,
+    codes,
     create_room,
     errors,
+    hello_token,
     join_room,
     party,
     received,
+    resume,
     types,
 )
 
@@ -345,3 +348,49 @@ def test_clean_user_name_never_returns_control_characters_or_overlong_names(name
         assert cleaned == cleaned.strip()
         assert len(cleaned) <= Config().max_user_name_length
         assert not any(unicodedata.category(ch) == "Cc" for ch in cleaned)
+
+
+# --------------------------------------------------------------------------
+# Auth and resume together
+# --------------------------------------------------------------------------
+
+
+def test_a_resumed_client_keeps_its_authentication_and_identity() -> None:
+    p, _ = auth_party()
+    alice = p.connect()
+    token = hello_token(p.last)
+    p.send(alice, auth("alice"))
+    p.create(alice)
+    p.disconnect(alice)
+    conn = p.connect()
+    p.send(conn, resume(token))
+    snap = p.server.client(conn)
+    assert (snap.id, snap.user_name, snap.authenticated) == (alice, "Alice", True)
+    p.send(conn, {"type": "leave_room", "room": p.server.room_of(conn)})
+    p.send(conn, create_room())
+    assert "room_state" in [m["type"] for m in received(p.last, conn)]
+    assert errors(p.last, conn) == []
+
+
+def test_a_resume_does_not_authenticate_a_client_that_never_was() -> None:
+    p, _ = auth_party()
+    guest = p.connect()
+    token = hello_token(p.last)
+    p.disconnect(guest)
+    conn = p.connect()
+    p.send(conn, resume(token))
+    assert not p.server.client(conn).authenticated
+    p.send(conn, create_room())
+    assert codes(p.last, conn) == ["AUTHENTICATION_REQUIRED"]
+
+
+def test_a_token_given_before_resuming_carries_over_to_the_resumed_client() -> None:
+    p, _ = auth_party()
+    guest = p.connect()
+    token = hello_token(p.last)
+    p.disconnect(guest)
+    conn = p.connect()
+    p.send(conn, auth("alice"))
+    p.send(conn, resume(token))
+    snap = p.server.client(conn)
+    assert (snap.id, snap.user_name, snap.authenticated) == (guest, "Alice", True)

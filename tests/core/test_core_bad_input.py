@@ -20,6 +20,7 @@ from opensyncparty_core import (
     seeded_uuid4s,
 )
 from tests.core.harness import (
+    SEED,
     Party,
     create_room,
     errors,
@@ -432,7 +433,7 @@ def test_id_source_returning_a_client_id_twice_is_a_local_protocol_error() -> No
 
 def test_id_source_returning_a_client_id_as_room_id_is_a_local_protocol_error() -> None:
     ids = iter(["client-1", "client-1"])
-    server = SessionServer(id_source=lambda: next(ids))
+    server = SessionServer(id_source=lambda: next(ids), config=SEED)
     client, _ = server.connect(0)
     with pytest.raises(LocalProtocolError):
         server.receive(client, '{"type": "create_room"}', 0)
@@ -447,7 +448,7 @@ def test_id_source_failure_on_create_leaves_the_creator_in_its_room() -> None:
         issued.append(source() if len(issued) < 3 else issued[0])
         return issued[-1]
 
-    p = Party(SessionServer(id_source=ids))
+    p = Party(SessionServer(id_source=ids, config=SEED))
     room, _, (guest,) = p.room_with(1)
     before = _state(p)
     with pytest.raises(LocalProtocolError):

@@ -1,5 +1,7 @@
 """No input text escapes ``receive`` as an exception, and an ``error`` answer changes nothing.
 
+Every ``error`` carries a known :data:`ErrorCode`.
+
 The server under test has a room with a pending play, a ready guest, an
 unready guest and a client in no room, so that well-formed messages reach
 every handler and its checks. Near-valid messages (one valid message of each
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import typing
 from typing import Any
 
 import pytest
@@ -25,6 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
 from opensyncparty_core import (
+    ErrorCode,
     Outgoing,
     RemoteProtocolError,
     RoomList,
@@ -105,7 +109,10 @@ def _check(p: Party, sender: str, text: str) -> None:
     for o in out:
         assert decode_server_message(o.text) == o.message
         assert set(o.recipients) <= set(p.server.client_ids)
-    if any(json.loads(o.text)["type"] == "error" for o in out):
+    errors = [json.loads(o.text) for o in out if json.loads(o.text)["type"] == "error"]
+    for error in errors:
+        assert error["payload"]["code"] in typing.get_args(ErrorCode), error
+    if errors:
         assert [o.recipients for o in out] == [(sender,)]
         assert _everything(p) == before
 
@@ -174,6 +181,9 @@ AUDIT_FIELDS = (
     ("ping", ("payload", "payload.client_ts")),
     ("player_event", ("room", "payload", "payload.action", "payload.position")),
     ("state_update", ("room", "payload", "payload.position", "payload.play_state")),
+    ("resume", ("payload", "payload.token")),
+    ("transfer_host", ("room", "payload", "payload.client_id")),
+    ("chat_message", ("room", "payload", "payload.text")),
 )
 
 
@@ -184,6 +194,9 @@ def _valid(kind: str, room: str) -> dict[str, Any]:
         "ping": {"client_ts": 1},
         "player_event": {"action": "seek", "position": 1.5},
         "state_update": {"position": 1.5, "play_state": "playing"},
+        "resume": {"token": "t" * 36},
+        "transfer_host": {"client_id": "c" * 36},
+        "chat_message": {"text": "hi"},
     }
     message: dict[str, Any] = {"type": kind, "room": room, "ts": 1}
     if kind in payloads:
@@ -270,9 +283,15 @@ def test_near_valid_server_messages_are_typed_or_refused(text: str) -> None:
 def test_the_unchanged_messages_of_the_fuzz_are_valid(kind: str) -> None:
     # Guards the fuzz against testing only the JSON parser.
     p, clients, room, _ = _session()
-    text = to_text(_valid(kind, room))
+    message = _valid(kind, room)
+    if kind == "transfer_host":
+        message["payload"]["client_id"] = p.server.room(room).clients[1]
+    text = to_text(message)
     assert decode_client_message(text).type == kind
-    assert "error" not in [json.loads(o.text)["type"] for o in p.send(clients["host"], text)]
+    answers = [json.loads(o.text) for o in p.send(clients["host"], text)]
+    refused = [m["payload"]["code"] for m in answers if m["type"] == "error"]
+    # A resume passes the decoder; the session refuses its made-up token.
+    assert refused == (["RESUME_TOKEN_INVALID"] if kind == "resume" else [])
 
 
 class HostileSessionMachine(SessionMachine):

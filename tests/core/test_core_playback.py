@@ -7,6 +7,7 @@ import pytest
 
 from opensyncparty_core import Config, PendingPlay
 from tests.core.harness import (
+    SEED,
     Party,
     errors,
     join_room,
@@ -227,7 +228,7 @@ def test_a_pause_or_seek_cancels_a_pending_play(action: str) -> None:
 
 @pytest.mark.parametrize("how", ["leave", "disconnect"])
 def test_losing_the_last_unready_member_fires_pending_play_at_once(how: str) -> None:
-    p = party()
+    p = party(SEED)
     room, host, (ready_guest,) = p.room_with(1)
     slow = p.connect()
     p.send(slow, join_room(room))

@@ -9,6 +9,7 @@ import pytest
 
 from opensyncparty_core import LocalProtocolError, seeded_uuid4s
 from tests.core.harness import (
+    SEED,
     T0,
     create_room,
     errors,
@@ -29,7 +30,7 @@ from tests.core.harness import (
 
 
 def test_connect_sends_client_hello_then_room_list_to_the_new_client() -> None:
-    p = party(seed=7)
+    p = party(SEED, seed=7)
     first = p.connect()
     room = p.create(first, name="A", media_id="m")
     p.advance(10)
@@ -54,7 +55,7 @@ def test_connect_sends_client_hello_then_room_list_to_the_new_client() -> None:
 
 
 def test_ids_of_clients_and_rooms_come_from_the_id_source() -> None:
-    p = party(seed=11)
+    p = party(SEED, seed=11)
     ids = seeded_uuid4s(11)
     client = p.connect()
     room = p.create(client)
@@ -113,7 +114,7 @@ def test_create_room_sends_room_state_to_creator_then_room_list_to_every_client(
         "payload": {
             "name": "Film",
             "host_id": host,
-            "state": {"position": 3, "play_state": "paused"},
+            "state": {"position": 3, "play_state": "paused", "server_ts": p.now},
             "participant_count": 1,
             "media_id": "abc",
         },
@@ -242,7 +243,40 @@ def test_join_room_shows_the_current_state_to_the_joiner() -> None:
     p.send(host, player_event(room, "pause", 61.5))
     joiner = p.connect()
     out = p.send(joiner, join_room(room))
-    assert wire(out[0])["payload"]["state"] == {"position": 61.5, "play_state": "paused"}
+    assert wire(out[0])["payload"]["state"] == {
+        "position": 61.5,
+        "play_state": "paused",
+        "server_ts": p.now,
+    }
+
+
+def test_join_room_state_carries_the_server_time_its_position_refers_to() -> None:
+    # A late joiner starts at position + (now - state.server_ts) while playing.
+    p = party()
+    room, host, _ = p.room_with(1)
+    p.send(host, player_event(room, "play", 10))
+    target = p.now + 1500
+    p.advance(5_000)
+    joiner = p.connect()
+    state = wire(p.send(joiner, join_room(room))[0])["payload"]["state"]
+    assert state == {"position": 10, "play_state": "playing", "server_ts": target}
+    p.advance(1_000)
+    p.send(host, state_update(room, 14.6, "playing"))
+    other = p.connect()
+    state = wire(p.send(other, join_room(room))[0])["payload"]["state"]
+    assert state == {"position": 14.6, "play_state": "playing", "server_ts": p.now}
+
+
+def test_join_room_state_of_a_dropped_state_update_keeps_the_last_accepted_time() -> None:
+    p = party()
+    room, host, _ = p.room_with(0)
+    p.send(host, state_update(room, 20, "playing"))
+    accepted_at = p.now
+    p.advance(100)  # within the minimum interval: dropped
+    p.send(host, state_update(room, 20.05, "playing"))
+    joiner = p.connect()
+    state = wire(p.send(joiner, join_room(room))[0])["payload"]["state"]
+    assert (state["position"], state["server_ts"]) == (20, accepted_at)
 
 
 def test_join_unknown_room_is_an_error() -> None:
@@ -384,7 +418,7 @@ def test_leave_room_ignores_its_room_field() -> None:
 
 
 def test_disconnect_is_a_leave_that_sends_nothing_to_the_disconnected_client() -> None:
-    p = party()
+    p = party(SEED)
     room, host, (gone, other) = p.room_with(2)
     out = p.disconnect(gone)
     assert types(out) == ["client_left", "room_list"]
@@ -396,7 +430,7 @@ def test_disconnect_is_a_leave_that_sends_nothing_to_the_disconnected_client() -
 
 
 def test_host_disconnect_closes_the_room() -> None:
-    p = party()
+    p = party(SEED)
     room, host, (guest,) = p.room_with(1)
     out = p.disconnect(host)
     assert types(out) == ["room_closed", "room_list"]

@@ -89,7 +89,7 @@ def test_the_last_list_shows_a_room_that_appeared_and_vanished_within_the_interv
 
 
 def test_a_disconnect_is_a_change_and_is_coalesced_too() -> None:
-    p = default_party()
+    p = party(attrs.evolve(Config(), resume_grace_ms=0))  # the leave happens at once
     host, guest, bystander = p.connect(), p.connect(), p.connect()
     room = p.create(host)
     p.send(guest, join_room(room))
@@ -208,7 +208,12 @@ class RoomListMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        config = attrs.evolve(Config(), rate_limit_burst=10**9, rate_limit_per_second=1e9)
+        config = attrs.evolve(
+            Config(),
+            rate_limit_burst=10**9,
+            rate_limit_per_second=1e9,
+            resume_grace_ms=0,  # a disconnect leaves at once: every member is counted
+        )
         self.server = SessionServer(id_source=seeded_uuid4s(1), config=config)
         self.now = T0
         self.last_list: dict[str, Any] = {}
@@ -295,3 +300,15 @@ RoomListMachine.TestCase.settings = settings(
     RoomListMachine.TestCase.settings, stateful_step_count=30, max_examples=100
 )
 test_room_list_properties = RoomListMachine.TestCase
+
+
+def test_a_member_going_away_for_a_resume_is_a_change_and_is_coalesced_too() -> None:
+    p = default_party()
+    host, guest, bystander = p.connect(), p.connect(), p.connect()
+    room = p.create(host)
+    p.send(guest, join_room(room))
+    assert types(p.disconnect(guest)) == ["participants_update"]
+    p.advance(INTERVAL)
+    (fresh,) = p.timer()
+    assert fresh.recipients == (host, bystander)
+    assert counts(fresh) == [1]  # connected members

@@ -53,6 +53,7 @@ CONFIG = attrs.evolve(
     max_room_size=3,
     rate_limit_burst=10**9,
     rate_limit_per_second=1e9,
+    resume_grace_ms=0,  # the original design, byte for byte; resume has its own machine
     room_list_interval_ms=0,
 )
 NOT_A_ROOM = ("00000000-0000-4000-8000-000000000000", "", None)

@@ -94,8 +94,8 @@ class Client:
 @pytest.fixture
 async def embed_port() -> AsyncIterator[int]:
     example = load_example("embed_asyncio")
-    # A short ready wait keeps the forced-play test quick.
-    server = example.Server(attrs.evolve(Config(), max_ready_wait_ms=200))
+    # A short ready wait and resume grace keep the forced-play and closing tests quick.
+    server = example.Server(attrs.evolve(Config(), max_ready_wait_ms=200, resume_grace_ms=200))
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     async with listener:
         yield listener.sockets[0].getsockname()[1]
@@ -152,7 +152,7 @@ async def test_embed_asyncio_answers_bad_input_and_closes_oversized(embed_port: 
         client = await Client.connect(embed_port)
         await client.send("not json")
         error = await client.expect("error")
-        assert error["payload"] == {"message": "Invalid message format"}
+        assert error["payload"] == {"message": "Invalid message format", "code": "INVALID_FORMAT"}
         await client.send("x" * (Config().max_message_bytes + 1))
         while client.closed_with is None:
             await client._pump()
@@ -188,6 +188,11 @@ def test_memory_transport_plays_and_forces_pending_plays() -> None:
     assert host.receive() == [late_list, play]
 
     guest.close()
+    # The guest's place is kept for a resume; the host sees one member fewer at once.
+    assert [m["type"] for m in host.receive()] == ["participants_update", "room_list"]
+    net.advance(Config().resume_grace_ms - 1)
+    assert host.receive() == []
+    net.advance(1)
     assert [m["type"] for m in host.receive()] == ["client_left", "room_list"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from typing import Any
 import attrs
 import pytest
 
-from opensyncparty_core import Config, SessionServer, decode_client_message, decode_server_message
+from opensyncparty_core import (
+    Config,
+    ErrorCode,
+    HandoverPolicy,
+    SessionServer,
+    decode_client_message,
+    decode_server_message,
+)
 
 PROTOCOL_RST = Path(__file__).parents[2] / "docs" / "protocol.rst"
 
@@ -26,6 +34,15 @@ ALICE = "11111111-1111-4111-8111-111111111111"
 BOB = "22222222-2222-4222-8222-222222222222"
 ROOM = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 CAROL = "33333333-3333-4333-8333-333333333333"
+# Resume tokens, drawn from the same id source.
+ALICE_TOKEN = "a1a1a1a1-0000-4000-8000-000000000001"
+BOB_TOKEN = "b0b0b0b0-0000-4000-8000-000000000002"
+CAROL_TOKEN = "ca401ca4-0000-4000-8000-000000000003"
+ROOM_2 = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+BOB_AGAIN = "44444444-4444-4444-8444-444444444444"
+"""Bob's connection after his blip, before he resumes."""
+BOB_AGAIN_TOKEN = "b0b0b0b0-0000-4000-8000-000000000004"
+BOB_TOKEN_2 = "b0b0b0b0-0000-4000-8000-000000000005"
 T0 = 1_700_000_000_000
 
 Wire = dict[str, Any]
@@ -35,7 +52,12 @@ class Session:
     """Drives a :class:`SessionServer` and records both directions of traffic."""
 
     def __init__(self) -> None:
-        ids = iter([ALICE, BOB, ROOM, CAROL])
+        ids = iter(
+            [
+                *(ALICE, ALICE_TOKEN, BOB, BOB_TOKEN, ROOM, CAROL, CAROL_TOKEN),
+                *(ROOM_2, BOB_AGAIN, BOB_AGAIN_TOKEN, BOB_TOKEN_2),
+            ]
+        )
         self.server = SessionServer(id_source=lambda: next(ids))
         self.now = T0
         self.sent: list[Wire] = []
@@ -184,10 +206,58 @@ def run_session() -> Session:
     s.advance(10_000)
     s.send(bob, {"type": "leave_room", "room": ROOM, "ts": s.now - 20})
     s.advance(1_000)
-    s._record(s.server.disconnect(alice, s.now))
+    s.send(alice, {"type": "leave_room", "room": ROOM, "ts": s.now - 20})
     for _ in range(31):  # a flood: the 31st message in one instant is over the limit
         s.send(carol, {"type": "list_rooms"})
+    run_extensions(s, bob, carol)
     return s
+
+
+def run_extensions(s: Session, bob: str, carol: str) -> None:
+    """A second room, with the extensions: chat, a blip and a resume, handover."""
+    s.advance(2_000)
+    s.send(
+        carol,
+        {
+            "type": "create_room",
+            "payload": {"name": "Late show", "handover": "transfer"},
+            "ts": s.now - 20,
+        },
+    )
+    s.advance(100)
+    s.send(bob, {"type": "join_room", "room": ROOM_2, "ts": s.now - 20})
+    s.advance(100)
+    s.send(
+        carol,
+        {
+            "type": "chat_message",
+            "room": ROOM_2,
+            "payload": {"text": "Popcorn ready?"},
+            "ts": s.now - 20,
+        },
+    )
+    s.send(
+        carol,
+        {"type": "chat_message", "room": ROOM_2, "payload": {"text": " "}, "ts": s.now - 20},
+    )
+    s.advance(1_000)
+    s._record(s.server.disconnect(bob, s.now))  # Bob's Wi-Fi drops
+    s.advance(3_000)
+    again = s.connect()
+    s.send(again, {"type": "resume", "payload": {"token": BOB_TOKEN}, "ts": s.now - 20})
+    s.advance(1_000)
+    s.send(
+        carol,
+        {
+            "type": "transfer_host",
+            "room": ROOM_2,
+            "payload": {"client_id": BOB},
+            "ts": s.now - 20,
+        },
+    )
+    s.advance(1_000)
+    s._record(s.server.disconnect(again, s.now))  # Bob, now host, is gone for good
+    s.advance(Config().resume_grace_ms)
 
 
 def json_blocks(text: str) -> Iterator[tuple[int, str]]:
@@ -300,6 +370,19 @@ ERROR_INPUTS: list[tuple[Wire | str, str]] = [
 ]
 
 
+# The code each message of ERROR_INPUTS comes with.
+ERROR_CODES: dict[str, str] = {
+    "Invalid message format": "INVALID_FORMAT",
+    "Message nested deeper than 32 levels": "MESSAGE_TOO_DEEP",
+    "Unknown message type 'dance'": "UNKNOWN_MESSAGE_TYPE",
+    "Field 'room' is required for join_room": "ROOM_REQUIRED",
+    "Field 'payload.position' must be between 0 and 604800 seconds": "POSITION_OUT_OF_RANGE",
+    "Field 'room' is longer than 64 characters": "FIELD_TOO_LONG",
+    "Field 'payload.media_id' is longer than 128 characters": "FIELD_TOO_LONG",
+    "Unsupported protocol version 2 (this server speaks 1)": "UNSUPPORTED_PROTOCOL_VERSION",
+}
+
+
 def test_error_table_lists_what_the_core_answers() -> None:
     rows = table_rows(PROTOCOL_RST.read_text(), "Errors and limits")
     documented = {message.strip("`") for _, message in rows}
@@ -312,8 +395,14 @@ def test_error_table_lists_what_the_core_answers() -> None:
         text = message if isinstance(message, str) else json.dumps(message)
         text = text.replace(ROOM, room)
         answers = [json.loads(out.text) for out in s.server.receive(host, text, s.now)]
+        code = ERROR_CODES.get(expected, "INVALID_FIELD")
         assert answers == [
-            {"type": "error", "payload": {"message": expected}, "ts": T0, "server_ts": T0}
+            {
+                "type": "error",
+                "payload": {"message": expected, "code": code},
+                "ts": T0,
+                "server_ts": T0,
+            }
         ]
         assert expected in documented, expected
 
@@ -326,8 +415,16 @@ def test_timings_table_matches_config_defaults() -> None:
         value = getattr(config, name.strip("`"))
         if isinstance(value, str):
             assert default == f'"{value}"', name
+        elif isinstance(value, HandoverPolicy):
+            assert default == f"``{value.name}``", name
         else:
             assert float(default.removesuffix(" s").replace(" ", "")) == value, name
+
+
+def test_error_codes_table_lists_every_code_once() -> None:
+    rows = table_rows(PROTOCOL_RST.read_text(), "Error codes")
+    listed = [code.strip("`") for code, _ in rows if code]
+    assert sorted(listed) == sorted(typing.get_args(ErrorCode))
 
 
 LIMITS_RST = Path(__file__).parents[2] / "docs" / "limits.rst"

@@ -14,13 +14,16 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Request
 
-from opensyncparty_core import ServerMessage
+from opensyncparty_core import Config, ServerMessage
 from opensyncparty_transports import ClientConnection, ConnectionClosed, WebSocketServer
 
 M = TypeVar("M", bound=ServerMessage)
 
 # Every network wait in these tests is bounded by this many seconds.
 TIMEOUT = 10.0
+
+SEED = Config(resume_grace_ms=0)
+"""The original design: a disconnect is a leave at once (no resume grace)."""
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from opensyncparty_core import (
 )
 from opensyncparty_transports import ClientConnection, ConnectionClosed, connect
 
-from .support import TIMEOUT, raw_websocket, read_close_code, receive_until, running_server
+from .support import SEED, TIMEOUT, raw_websocket, read_close_code, receive_until, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -80,7 +80,7 @@ async def test_fragmented_text_is_reassembled() -> None:
 
 async def test_oversize_message_closes_only_that_connection_with_1009() -> None:
     with anyio.fail_after(TIMEOUT):
-        async with running_server() as server, connect(server.url) as host:
+        async with running_server(config=SEED) as server, connect(server.url) as host:
             await host.send(CreateRoom())
             room = (await receive_until(host, RoomState)).room
             async with connect(server.url) as big:

@@ -50,6 +50,7 @@ CONFIG = attrs.evolve(
     rate_limit_per_second=100_000.0,
     rate_limit_burst=100_000,
     min_state_update_interval_ms=0,
+    resume_grace_ms=0,  # a broken pipe is a leave at once
 )
 
 

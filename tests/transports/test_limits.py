@@ -35,7 +35,7 @@ from opensyncparty_transports import (
 from opensyncparty_transports._admission import Admission, Refusal, ThrottledLog
 from opensyncparty_transports._cli import build_parser
 
-from .support import TIMEOUT, raw_websocket, read_close_code, receive_until, running_server
+from .support import SEED, TIMEOUT, raw_websocket, read_close_code, receive_until, running_server
 from .test_client import answer_close, with_scripted_server
 
 pytestmark = pytest.mark.anyio
@@ -259,7 +259,8 @@ async def test_server_pings_a_client_quiet_for_the_ping_interval() -> None:
 async def test_silent_connection_is_closed_after_idle_timeout_and_the_core_told() -> None:
     with anyio.fail_after(TIMEOUT):
         async with (
-            running_server(ping_interval=0.1, idle_timeout=0.4) as server,
+            # Grace 0: the core's leave shows at once (no resume wait).
+            running_server(ping_interval=0.1, idle_timeout=0.4, config=SEED) as server,
             connect(server.url) as host,
         ):
             await host.send(CreateRoom())

@@ -32,7 +32,7 @@ from .support import TIMEOUT, receive_until, running_server
 pytestmark = pytest.mark.anyio
 
 # No cooldown, so the host's state_update right after a command is relayed.
-CONFIG = attrs.evolve(Config(), command_cooldown_ms=0, max_ready_wait_ms=200)
+CONFIG = attrs.evolve(Config(), command_cooldown_ms=0, max_ready_wait_ms=200, resume_grace_ms=0)
 
 
 async def hello(client: ClientConnection) -> str:

@@ -173,7 +173,7 @@ async def test_a_server_configured_by_the_environment_alone() -> None:
                 await receive_until(client, RoomState)
                 status, _, body = await http_exchange(metrics_port, get("/metrics"))
                 assert status == 200
-                assert b'opensyncparty_errors_total{reason="authentication_required"} 1.0' in body
+                assert b'opensyncparty_errors_total{reason="AUTHENTICATION_REQUIRED"} 1.0' in body
                 assert (await http_exchange(port, get("/metrics")))[0] == 404
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0

@@ -10,6 +10,7 @@ from opensyncparty_core import ClientHello, CreateRoom, RoomList, RoomState, enc
 from opensyncparty_transports import connect
 
 from .support import (
+    SEED,
     TIMEOUT,
     raw_websocket,
     read_close_code,
@@ -58,7 +59,7 @@ async def test_client_close_is_answered_and_counts_as_disconnect() -> None:
 
 async def test_dropped_tcp_connection_counts_as_disconnect() -> None:
     with anyio.fail_after(TIMEOUT):
-        async with running_server() as server, connect(server.url) as guest:
+        async with running_server(config=SEED) as server, connect(server.url) as guest:
             stream, ws = await raw_websocket(server.port)
             await stream.send(ws.send(TextMessage(data=encode(CreateRoom()))))
             while not (await receive_until(guest, RoomList)).rooms:
