@@ -48,6 +48,10 @@ it. Server instants are turned into local ones with the clock estimate of
   there starts everyone together.
 - Seeks that land before their target (keyframes) and slow seeks are learned
   from each landing; held starts aim past the snap and wait for the landing.
+- A viewer joining a playing room starts in place at once (a held start,
+  as above) when ``room_state`` says when its position held
+  (``state.server_ts``); from an old server, whose ``room_state`` does not,
+  it waits for the host's next ``state_update`` (``join_wait_ms`` at most).
 - Echo suppression: the play/pause/seek events that result from a command of
   this client are never sent as host commands. Any other event of the host's
   player is the user's and is sent, a pause during a stall included: a user's
@@ -146,6 +150,7 @@ class SyncClient:
         self._cooldown_until: float = float("-inf")  # server ms
         self._unsent_seek: tuple[float, float] | None = None  # (position, local time)
         self._join_by: float | None = None  # joined a playing room: start by then at the latest
+        self._state_stamped = False  # room_state said when its position held (state.server_ts)
 
     # ------------------------------------------------------------------
     # Read-only views
@@ -227,9 +232,9 @@ class SyncClient:
         out: list[SyncOutput] = [Ready(room=self.room_id, ts=round(now))]
         if self._timeline is None or self._pending is not None:
             return out
-        if self._timeline.playing and not self.is_host:
-            # room_state's position is the room's last known one, up to a second old
-            # and not stamped: the host's next state_update says where it really is.
+        if self._timeline.playing and not self.is_host and not self._state_stamped:
+            # An old server's room_state gives the room's last known position, up to a
+            # second old and not stamped: the host's next state_update says where it is.
             self._join_by = now + self.config.join_wait_ms
             return out
         return out + self._join(now)
@@ -336,8 +341,14 @@ class SyncClient:
         self.room_id = message.room
         self.host_id = message.host_id
         self._pending = self._join_by = None
+        # Extension: state.server_ts is when position held (maybe a scheduled play's
+        # future target); an old server's room_state has only its sending time.
+        stamp = message.state_server_ts
+        self._state_stamped = stamp is not None
         self._timeline = Timeline(
-            message.position, float(message.server_ts), message.play_state == "playing"
+            message.position,
+            float(message.server_ts if stamp is None else stamp),
+            message.play_state == "playing",
         )
         self._last_sent_position = message.position
         return list(self._player.set_rate(1.0, now))
