@@ -11,7 +11,7 @@ upstream web client, :mod:`benchmarks.syncsim.baseline` the earlier hybrid.
 from .baseline import BASELINE_CONFIG, EmaClock, baseline_client
 from .models import IDEAL_PLAYER, REALISTIC_PLAYER, LinkModel, PlayerModel, SimPlayer
 from .sim import Scenario, ScriptStep, SimClient, SimResult, run
-from .stats import Stats, convergence_times, percentile, summarize
+from .stats import Stats, convergence_times, join_times, percentile, summarize
 from .upstream import UpstreamClient
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "UpstreamClient",
     "baseline_client",
     "convergence_times",
+    "join_times",
     "percentile",
     "run",
     "summarize",
