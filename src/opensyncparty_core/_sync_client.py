@@ -151,6 +151,7 @@ class SyncClient:
         self._unsent_seek: tuple[float, float] | None = None  # (position, local time)
         self._join_by: float | None = None  # joined a playing room: start by then at the latest
         self._state_stamped = False  # room_state said when its position held (state.server_ts)
+        self._joining = False  # _pending is this viewer's held start onto a playing room
 
     # ------------------------------------------------------------------
     # Read-only views
@@ -329,6 +330,7 @@ class SyncClient:
                     self._pending = attrs.evolve(pending, held=True)
                 else:
                     self._pending = None
+                    self._joining = False
                     out += self._execute(pending, server_now, now)
         return out
 
@@ -341,6 +343,7 @@ class SyncClient:
         self.room_id = message.room
         self.host_id = message.host_id
         self._pending = self._join_by = None
+        self._joining = False
         # Extension: state.server_ts is when position held (maybe a scheduled play's
         # future target); an old server's room_state has only its sending time.
         stamp = message.state_server_ts
@@ -357,6 +360,7 @@ class SyncClient:
         self.room_id = self.host_id = None
         self._timeline = self._pending = None
         self._unsent_seek = self._join_by = None
+        self._joining = False
         self._player.stop_correcting()
         return list(self._player.set_rate(1.0, now))
 
@@ -389,13 +393,14 @@ class SyncClient:
                 after = Timeline(position, float(target), playing)
         self._pending = Scheduled(message.action, float(target), after)
         self._join_by = None  # the command says where to be
+        self._joining = False
         self._player.stop_correcting()
         self._last_sent_position = position
         out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
         return out + self.handle_timer(now)
 
     def _on_state_update(self, message: StateUpdate, now: float) -> list[SyncOutput]:
-        if self.is_host or self._pending is not None:
+        if self.is_host or (self._pending is not None and not self._joining):
             return []
         stamp = message.payload.get("at_server_ts")
         if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
@@ -406,9 +411,22 @@ class SyncClient:
             return []
         playing = message.play_state == "playing"
         previous = self._timeline
-        self._timeline = Timeline(message.position, at, playing)
+        self._timeline = timeline = Timeline(message.position, at, playing)
         if self._join_by is not None:
             return self._join(now)
+        pending = self._pending
+        if pending is not None:
+            # Joining: the host's stamped report is fresher than room_state's position
+            # (the server stamps that on receipt, a trip late): start on it, same hold.
+            self._joining = False
+            if playing:
+                held = pending.timeline.line(pending.target)
+                self._pending = attrs.evolve(
+                    pending, target=timeline.reaches(held), timeline=timeline
+                )
+                self._joining = True
+                return []
+            self._pending = None
         if previous is not None and previous.playing == playing:
             return []
         # The play state changed without a command (some hosts do that): follow at once.
@@ -450,7 +468,9 @@ class SyncClient:
         if timeline is None or expected is None:
             return []
         if timeline.playing:
-            return self._seek_playing(now)
+            out = self._seek_playing(now)
+            self._joining = self._pending is not None
+            return out
         return self._command(Pause(expected, now), now)
 
     def _execute(self, pending: Scheduled, server_now: float, now: float) -> list[SyncOutput]:

@@ -698,6 +698,29 @@ def test_stamped_join_plays_early_by_the_learned_start_lead() -> None:
     assert client.expected_position(start) == pytest.approx(pause.position - 0.1, abs=0.003)
 
 
+def test_a_fresh_host_update_during_a_held_join_moves_its_start_without_a_seek() -> None:
+    client, now = synced(
+        position=10.0, playing=True, config=SyncConfig(seek_margin=0.5), state_age_ms=0
+    )
+    (pause,) = player_commands(client.ready(now))
+    assert pause == Pause(pytest.approx(10.5, abs=0.003), now)  # type: ignore[arg-type]
+    client.observe(PlayerStatus(position=10.5, paused=True), now + 100.0)
+    # room_state was stamped on the server's receipt: the host was really 80 ms further on.
+    update = StateUpdate(
+        room=ROOM,
+        position=10.28,
+        play_state="playing",
+        client=HOST,
+        payload={"at_server_ts": server(now + 200.0)},
+        ts=server(now + 200.0),
+        server_ts=server(now + 250.0),
+    )
+    assert player_commands(client.receive(update, now + 300.0)) == []
+    start, played = advance(client, now + 300.0, now + 2_000.0)
+    assert played == [Play(10.5, start)]
+    assert start == pytest.approx(now + 420.0, abs=2.0)  # not 500: the fresher timeline
+
+
 def test_stamped_join_before_a_scheduled_play_waits_for_its_target() -> None:
     # state.server_ts is a scheduled play's target, 1 s ahead: the room is still at 5.0.
     client, now = synced(
