@@ -36,6 +36,7 @@ from benchmarks.syncsim import (
     IDEAL_PLAYER,
     REALISTIC_PLAYER,
     LinkModel,
+    OldServerClient,
     Scenario,
     SimClient,
     SimResult,
@@ -45,7 +46,7 @@ from benchmarks.syncsim import (
     run,
     summarize,
 )
-from opensyncparty_core import RoomState, ServerMessage, SyncClient, SyncConfig, SyncOutput
+from opensyncparty_core import SyncClient, SyncConfig
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -98,15 +99,6 @@ def _ours_no_stamp() -> SyncClient:
     return SyncClient(SyncConfig(stamp_positions=False))
 
 
-class _OldServerClient(SyncClient):
-    """``ours`` behind a server that does not send ``state.server_ts`` (before issue 16)."""
-
-    def receive(self, message: ServerMessage, now: float) -> list[SyncOutput]:
-        if isinstance(message, RoomState):
-            message = attrs.evolve(message, state_server_ts=None)
-        return super().receive(message, now)
-
-
 CLIENTS: dict[str, Callable[[], SimClient]] = {
     "upstream_12923e4": UpstreamClient,
     "hybrid": baseline_client,
@@ -115,7 +107,7 @@ CLIENTS: dict[str, Callable[[], SimClient]] = {
 }
 LATE_JOIN_CLIENTS: dict[str, Callable[[], SimClient]] = {
     **CLIENTS,
-    "ours-old-server": _OldServerClient,
+    "ours-old-server": OldServerClient,
 }
 """Late-join scenarios also run ``ours`` without ``state.server_ts``: the join before and after."""
 

@@ -10,7 +10,7 @@ upstream web client, :mod:`benchmarks.syncsim.baseline` the earlier hybrid.
 
 from .baseline import BASELINE_CONFIG, EmaClock, baseline_client
 from .models import IDEAL_PLAYER, REALISTIC_PLAYER, LinkModel, PlayerModel, SimPlayer
-from .sim import Scenario, ScriptStep, SimClient, SimResult, run
+from .sim import OldServerClient, Scenario, ScriptStep, SimClient, SimResult, run
 from .stats import Stats, convergence_times, join_times, percentile, summarize
 from .upstream import UpstreamClient
 
@@ -20,6 +20,7 @@ __all__ = [
     "REALISTIC_PLAYER",
     "EmaClock",
     "LinkModel",
+    "OldServerClient",
     "PlayerModel",
     "Scenario",
     "ScriptStep",

@@ -40,6 +40,7 @@ from opensyncparty_core import (
     ServerMessage,
     SessionServer,
     SetRate,
+    SyncClient,
     SyncOutput,
     decode_server_message,
     encode,
@@ -48,7 +49,7 @@ from opensyncparty_core import (
 
 from .models import REALISTIC_PLAYER, LinkModel, PlayerModel, SimPlayer
 
-__all__ = ["Scenario", "ScriptStep", "SimClient", "SimResult", "run"]
+__all__ = ["OldServerClient", "Scenario", "ScriptStep", "SimClient", "SimResult", "run"]
 
 SAMPLE_MS = 50.0
 
@@ -64,6 +65,15 @@ class SimClient(Protocol):
     ) -> list[SyncOutput]: ...
     def next_deadline(self) -> float | None: ...
     def handle_timer(self, now: float) -> list[SyncOutput]: ...
+
+
+class OldServerClient(SyncClient):
+    """:class:`SyncClient` behind a server whose ``room_state`` has no ``state.server_ts``."""
+
+    def receive(self, message: ServerMessage, now: float) -> list[SyncOutput]:
+        if isinstance(message, RoomState):
+            message = attrs.evolve(message, state_server_ts=None)
+        return super().receive(message, now)
 
 
 @attrs.frozen

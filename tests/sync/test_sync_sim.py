@@ -8,6 +8,7 @@ import attrs
 from benchmarks.syncsim import (
     REALISTIC_PLAYER,
     LinkModel,
+    OldServerClient,
     Scenario,
     ScriptStep,
     UpstreamClient,
@@ -16,7 +17,6 @@ from benchmarks.syncsim import (
     summarize,
 )
 
-from opensyncparty_core import RoomState, ServerMessage, SyncOutput
 from opensyncparty_core._sync_client import SyncClient
 
 BROADBAND = Scenario(
@@ -64,20 +64,11 @@ def test_simulation_is_a_function_of_its_seed() -> None:
     assert first.samples != other.samples
 
 
-class _OldServerClient(SyncClient):
-    """Behind a server without ``state.server_ts``, as before issue 16."""
-
-    def receive(self, message: ServerMessage, now: float) -> list[SyncOutput]:
-        if isinstance(message, RoomState):
-            message = attrs.evolve(message, state_server_ts=None)
-        return super().receive(message, now)
-
-
 def test_a_viewer_joining_mid_play_starts_in_place_without_waiting_for_an_update() -> None:
     late = attrs.evolve(BROADBAND, name="late-join", late_join_s=20.0)
     seeds = (1, 2, 3)
     ours = [run(late, SyncClient, seed=seed) for seed in seeds]
-    old = [run(late, _OldServerClient, seed=seed) for seed in seeds]
+    old = [run(late, OldServerClient, seed=seed) for seed in seeds]
     for result in ours:
         ((clicked, viewer),) = result.joins
         assert min(t for t, v, _ in result.samples if v == viewer) >= clicked  # absent before
