@@ -5,7 +5,7 @@ write or read exactly what :mod:`json` does, and the wire must not change
 with an optional package. So orjson's answer is used only where it is the
 standard library's; everything else is redone by the standard library:
 
-- encoding: orjson writes non-ASCII characters and DEL raw (we escape them: a lone
+- encoding: orjson writes non-ASCII characters raw (we escape them: a lone
   surrogate from a client must stay encodable), floats from 1e-5 to 1e-9
   its own way (``0.00001`` and ``1e-7`` for ``1e-05`` and ``1e-07``; every
   other float is written alike) and NaN as ``null`` (we refuse it), and
@@ -104,8 +104,7 @@ else:
             data = _orjson_dumps(value, default=_refuse, option=_OPTIONS)
         except _OrjsonError:
             return std_dumps(value)
-        # DEL (0x7f) is ASCII, which orjson writes raw and json escapes.
-        if not data.isascii() or b"null" in data or b"0.0000" in data or b"\x7f" in data:
+        if not data.isascii() or b"null" in data or b"0.0000" in data:
             return std_dumps(value)
         # A one-digit negative exponent (1e-7) is orjson's; in a UUID "e-" is not one.
         at = data.find(b"e-")
