@@ -36,6 +36,7 @@ from benchmarks.syncsim import (
     IDEAL_PLAYER,
     REALISTIC_PLAYER,
     LinkModel,
+    OldServerClient,
     Scenario,
     SimClient,
     SimResult,
@@ -88,6 +89,9 @@ SCENARIOS = (
     Scenario(name="rtt-300-800", link=LONG),
     Scenario(name="slow-hls", link=BROADBAND, player=SLOW_HLS),
     Scenario(name="skew-200ppm", link=BROADBAND, skews_ppm=(0.0, 200.0), duration_s=300.0),
+    # The last viewer joins 22 s into play, 35 s before the host's next action.
+    Scenario(name="late-join", link=BROADBAND, late_join_s=30.0),
+    Scenario(name="late-join-mobile", link=MOBILE, late_join_s=30.0),
 )  # fmt: skip
 
 
@@ -101,11 +105,20 @@ CLIENTS: dict[str, Callable[[], SimClient]] = {
     "ours": SyncClient,
     "ours-no-stamp": _ours_no_stamp,
 }
+LATE_JOIN_CLIENTS: dict[str, Callable[[], SimClient]] = {
+    **CLIENTS,
+    "ours-old-server": OldServerClient,
+}
+"""Late-join scenarios also run ``ours`` without ``state.server_ts``: the join before and after."""
+
+
+def _clients(scenario: Scenario) -> dict[str, Callable[[], SimClient]]:
+    return CLIENTS if scenario.late_join_s is None else LATE_JOIN_CLIENTS
 
 
 def _one(job: tuple[int, str, int]) -> tuple[int, str, SimResult]:
     index, client, seed = job
-    return index, client, run(SCENARIOS[index], CLIENTS[client], seed=seed)
+    return index, client, run(SCENARIOS[index], _clients(SCENARIOS[index])[client], seed=seed)
 
 
 def _fmt(value: float, digits: int = 0) -> str:
@@ -140,7 +153,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
     seeds = range(3 if args.quick else args.seeds)
-    jobs = [(i, c, seed) for i in range(len(SCENARIOS)) for c in CLIENTS for seed in seeds]
+    jobs = [(i, c, seed) for i, sc in enumerate(SCENARIOS) for c in _clients(sc) for seed in seeds]
     started = time.perf_counter()
     results: dict[tuple[int, str], list[SimResult]] = {}
     with multiprocessing.Pool(max(1, min(args.workers, 2))) as pool:
@@ -149,7 +162,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     rows = []
     for i, scenario in enumerate(SCENARIOS):
-        for client in CLIENTS:
+        for client in _clients(scenario):
             runs = sorted(results[i, client], key=lambda r: r.seed)
             rows.append((scenario.name, client, summarize(runs)))
     table = _table(rows)
@@ -161,11 +174,13 @@ def main() -> None:
         "within 40 ms for 1 s. "
         f"Simulated in {elapsed:.0f} s."
     )
+    joins = _join_table(rows)
     print(table)
     print(note)
     print(_ratios(rows))
+    print(joins)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sync_accuracy.md").write_text(f"{table}\n\n{note}\n\n{_ratios(rows)}\n")
+    (RESULTS / "sync_accuracy.md").write_text(f"{table}\n\n{note}\n\n{_ratios(rows)}\n\n{joins}\n")
     payload = {
         "rows": [
             {"scenario": name, "client": client, **_finite(attrs.asdict(stats))}
@@ -189,6 +204,21 @@ def _csv(rows: list[tuple[str, str, Stats]]) -> str:
         cells = [c.strip().replace(",", "") for c in line.strip("|").split("|")]
         lines.append(",".join(f'"{c}"' for c in cells[:-1]))
     return "\n".join(lines) + "\n"
+
+
+def _join_table(rows: list[tuple[str, str, Stats]]) -> str:
+    """Late joins: from the join click until the viewer is within 40 ms for 1 s."""
+    lines = [
+        "| scenario | client | join to in sync: median / p95 / max s | never | joins |",
+        "|---|---|---|---:|---:|",
+    ]
+    for name, client, s in rows:
+        if not math.isnan(s.join_median_s):
+            times = (
+                f"{_fmt(s.join_median_s, 2)} / {_fmt(s.join_p95_s, 2)} / {_fmt(s.join_max_s, 2)}"
+            )
+            lines.append(f"| {name} | {client} | {times} | {s.join_never} | {s.seeds} |")
+    return "\n".join(lines)
 
 
 def _ratios(rows: list[tuple[str, str, Stats]]) -> str:

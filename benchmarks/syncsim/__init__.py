@@ -10,8 +10,8 @@ upstream web client, :mod:`benchmarks.syncsim.baseline` the earlier hybrid.
 
 from .baseline import BASELINE_CONFIG, EmaClock, baseline_client
 from .models import IDEAL_PLAYER, REALISTIC_PLAYER, LinkModel, PlayerModel, SimPlayer
-from .sim import Scenario, ScriptStep, SimClient, SimResult, run
-from .stats import Stats, convergence_times, percentile, summarize
+from .sim import OldServerClient, Scenario, ScriptStep, SimClient, SimResult, run
+from .stats import Stats, convergence_times, join_times, percentile, summarize
 from .upstream import UpstreamClient
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "REALISTIC_PLAYER",
     "EmaClock",
     "LinkModel",
+    "OldServerClient",
     "PlayerModel",
     "Scenario",
     "ScriptStep",
@@ -30,6 +31,7 @@ __all__ = [
     "UpstreamClient",
     "baseline_client",
     "convergence_times",
+    "join_times",
     "percentile",
     "run",
     "summarize",

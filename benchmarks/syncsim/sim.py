@@ -5,7 +5,8 @@ One heap of events on a true clock (ms, float). The server reads
 ``time.time()`` would; each client reads its own clock, with an offset and a
 skew. Client 0 is the host; it runs the scenario's script of user actions.
 Viewers join once the room exists (when a ``room_list`` shows it), so no
-round trip is too long.
+round trip is too long; with ``Scenario.late_join_s`` the last viewer joins
+then instead, mid-play, and counts from its join click on.
 
 What is measured is what a viewer sees: the *perceived* position of each
 viewer's player (decoded position minus output latency) minus the host's,
@@ -39,6 +40,7 @@ from opensyncparty_core import (
     ServerMessage,
     SessionServer,
     SetRate,
+    SyncClient,
     SyncOutput,
     decode_server_message,
     encode,
@@ -47,7 +49,7 @@ from opensyncparty_core import (
 
 from .models import REALISTIC_PLAYER, LinkModel, PlayerModel, SimPlayer
 
-__all__ = ["Scenario", "ScriptStep", "SimClient", "SimResult", "run"]
+__all__ = ["OldServerClient", "Scenario", "ScriptStep", "SimClient", "SimResult", "run"]
 
 SAMPLE_MS = 50.0
 
@@ -63,6 +65,15 @@ class SimClient(Protocol):
     ) -> list[SyncOutput]: ...
     def next_deadline(self) -> float | None: ...
     def handle_timer(self, now: float) -> list[SyncOutput]: ...
+
+
+class OldServerClient(SyncClient):
+    """:class:`SyncClient` behind a server whose ``room_state`` has no ``state.server_ts``."""
+
+    def receive(self, message: ServerMessage, now: float) -> list[SyncOutput]:
+        if isinstance(message, RoomState):
+            message = attrs.evolve(message, state_server_ts=None)
+        return super().receive(message, now)
 
 
 @attrs.frozen
@@ -98,6 +109,8 @@ class Scenario:
     converged_s: float = 0.040
     """A viewer has converged once within this of the host and stays so for ``hold_ms``."""
     hold_ms: float = 1_000.0
+    late_join_s: float | None = None
+    """The last viewer picks the room at this time (while it plays), not when it is listed."""
 
 
 @attrs.frozen
@@ -118,6 +131,8 @@ class SimResult:
     """Per viewer, the part of its clock error against the host's that no ping can see:
     half the difference of (uplink - downlink) base delays of the two paths."""
     messages_sent: int
+    joins: tuple[tuple[float, int], ...] = ()
+    """(true ms, viewer index) of each late join click (see :attr:`Scenario.late_join_s`)."""
 
 
 @attrs.define(eq=False)
@@ -163,6 +178,9 @@ class _Simulation:
         self.user_actions: list[tuple[float, str]] = []
         self.start_errors: list[float] = []
         self.awaiting_start: set[int] = set()
+        self.absent: set[int] = set()
+        """Viewers that have not joined yet: not part of the party, not sampled."""
+        self.joins: list[tuple[float, int]] = []
         self.nodes: list[_Node] = []
         self.by_cid: dict[str, _Node] = {}
         model = scenario.player
@@ -229,10 +247,14 @@ class _Simulation:
             # A user picks the room from the list a moment after it appears.
             node.joined = True
             room = message.rooms[0].id
-            self.at(
-                self.now + self.rng.uniform(200.0, 1_000.0),
-                lambda: self.send_up(node, JoinRoom(room=room)),
-            )
+            late = self.scenario.late_join_s
+            if node.index in self.absent and late is not None:
+                self.at(late * 1000.0, functools.partial(self.late_join, node, room))
+            else:
+                self.at(
+                    self.now + self.rng.uniform(200.0, 1_000.0),
+                    lambda: self.send_up(node, JoinRoom(room=room)),
+                )
         if isinstance(message, RoomState) and node.index > 0:
             load = self.rng.uniform(300.0, 800.0)
             self.at(
@@ -311,6 +333,12 @@ class _Simulation:
         self.by_cid[cid] = node
         self.deliver(outgoing)
 
+    def late_join(self, node: _Node, room: str) -> None:
+        self.absent.discard(node.index)
+        self.awaiting_start.discard(node.index)
+        self.joins.append((self.now, node.index))
+        self.send_up(node, JoinRoom(room=room))
+
     def timeupdate(self, node: _Node) -> None:
         node.latched = (self.now, node.player.position(self.now))
 
@@ -379,7 +407,8 @@ class _Simulation:
         t = self.now
         host_seen = host.player.perceived(t)
         for node in self.nodes[1:]:
-            self.samples.append((t, node.index, node.player.perceived(t) - host_seen))
+            if node.index not in self.absent:
+                self.samples.append((t, node.index, node.player.perceived(t) - host_seen))
         self.check_starts()
         self.at(t + SAMPLE_MS, self.sample)
 
@@ -389,7 +418,7 @@ class _Simulation:
         if not self.awaiting_start or not host.player.advancing(self.now):
             return
         for node in self.nodes[1:]:
-            if node.index in self.awaiting_start and node.player.advancing(self.now):
+            if node.index in self.awaiting_start - self.absent and node.player.advancing(self.now):
                 self.awaiting_start.discard(node.index)
                 t = min(max(host.started_at, node.started_at), self.now)
                 error = node.player.perceived(t) - host.player.perceived(t)
@@ -409,6 +438,8 @@ class _Simulation:
             if model.stalls_per_minute > 0:
                 gap = rng.expovariate(model.stalls_per_minute / 60_000.0)
                 self.at(gap, functools.partial(self.stall, node))
+        if scenario.late_join_s is not None:
+            self.absent.add(self.nodes[-1].index)
         host = self.nodes[0]
         self.at(500.0, lambda: self.send_up(host, CreateRoom(name="sim", media_id="m")))
         for step in scenario.script:
@@ -431,6 +462,7 @@ class _Simulation:
                 for n in self.nodes[1:]
             ),
             messages_sent=self.messages_sent,
+            joins=tuple(self.joins),
         )
 
 

@@ -10,7 +10,7 @@ import attrs
 
 from .sim import SimResult
 
-__all__ = ["Stats", "convergence_times", "percentile", "summarize"]
+__all__ = ["Stats", "convergence_times", "join_times", "percentile", "summarize"]
 
 
 @attrs.frozen
@@ -41,6 +41,12 @@ class Stats:
     """p95 over viewers of the path asymmetry no ping/pong can measure (see
     :attr:`SimResult.asymmetry_ms`): a floor under any clock-based client's error."""
     seeds: int
+    join_median_s: float = math.nan
+    join_p95_s: float = math.nan
+    join_max_s: float = math.nan
+    join_never: int = 0
+    """From a late viewer's join click until it is within ``converged_s`` of the host
+    and stays so (``inf``: not before the host's next action); see :func:`join_times`."""
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -74,6 +80,18 @@ def convergence_times(result: SimResult) -> list[float]:
     return times
 
 
+def join_times(result: SimResult) -> list[float]:
+    """Seconds from each late join click until that viewer is within ``converged_s`` of
+    the host and stays so for ``hold_ms`` (or until the host's next action); ``inf`` if not."""
+    scenario = result.scenario
+    times = []
+    for clicked, viewer in result.joins:
+        end = min((t for t, _ in result.user_actions if t > clicked), default=math.inf)
+        window = [(t, abs(o)) for t, v, o in result.samples if v == viewer and clicked <= t < end]
+        times.append(_converged_after(window, clicked, scenario.converged_s, scenario.hold_ms))
+    return times
+
+
 def _converged_after(
     window: list[tuple[float, float]], start: float, bound: float, hold: float
 ) -> float:
@@ -100,7 +118,9 @@ def summarize(results: Sequence[SimResult]) -> Stats:
     seeks = 0
     viewers = 0
     asymmetry: list[float] = []
+    joins: list[float] = []
     for result in results:
+        joins += join_times(result)
         offsets = sorted(abs(o) * 1000.0 for _, _, o in result.samples)
         pooled += offsets
         by_seed.append(percentile(offsets, 0.95))
@@ -129,4 +149,8 @@ def summarize(results: Sequence[SimResult]) -> Stats:
         seeks_per_viewer=seeks / viewers if viewers else math.nan,
         asymmetry_p95_ms=percentile(sorted(asymmetry), 0.95),
         seeds=len(results),
+        join_median_s=statistics.median(joins) if joins else math.nan,
+        join_p95_s=percentile(sorted(joins), 0.95),
+        join_max_s=max(joins) if joins else math.nan,
+        join_never=sum(1 for j in joins if math.isinf(j)),
     )

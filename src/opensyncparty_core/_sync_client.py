@@ -48,6 +48,10 @@ it. Server instants are turned into local ones with the clock estimate of
   there starts everyone together.
 - Seeks that land before their target (keyframes) and slow seeks are learned
   from each landing; held starts aim past the snap and wait for the landing.
+- A viewer joining a playing room starts in place at once (a held start,
+  as above) when ``room_state`` says when its position held
+  (``state.server_ts``); from an old server, whose ``room_state`` does not,
+  it waits for the host's next ``state_update`` (``join_wait_ms`` at most).
 - Echo suppression: the play/pause/seek events that result from a command of
   this client are never sent as host commands. Any other event of the host's
   player is the user's and is sent, a pause during a stall included: a user's
@@ -146,6 +150,8 @@ class SyncClient:
         self._cooldown_until: float = float("-inf")  # server ms
         self._unsent_seek: tuple[float, float] | None = None  # (position, local time)
         self._join_by: float | None = None  # joined a playing room: start by then at the latest
+        self._state_stamped = False  # room_state said when its position held (state.server_ts)
+        self._joining = False  # _pending is this viewer's held start onto a playing room
 
     # ------------------------------------------------------------------
     # Read-only views
@@ -227,9 +233,9 @@ class SyncClient:
         out: list[SyncOutput] = [Ready(room=self.room_id, ts=round(now))]
         if self._timeline is None or self._pending is not None:
             return out
-        if self._timeline.playing and not self.is_host:
-            # room_state's position is the room's last known one, up to a second old
-            # and not stamped: the host's next state_update says where it really is.
+        if self._timeline.playing and not self.is_host and not self._state_stamped:
+            # An old server's room_state gives the room's last known position, up to a
+            # second old and not stamped: the host's next state_update says where it is.
             self._join_by = now + self.config.join_wait_ms
             return out
         return out + self._join(now)
@@ -324,6 +330,7 @@ class SyncClient:
                     self._pending = attrs.evolve(pending, held=True)
                 else:
                     self._pending = None
+                    self._joining = False
                     out += self._execute(pending, server_now, now)
         return out
 
@@ -336,8 +343,15 @@ class SyncClient:
         self.room_id = message.room
         self.host_id = message.host_id
         self._pending = self._join_by = None
+        self._joining = False
+        # Extension: state.server_ts is when position held (maybe a scheduled play's
+        # future target); an old server's room_state has only its sending time.
+        stamp = message.state_server_ts
+        self._state_stamped = stamp is not None
         self._timeline = Timeline(
-            message.position, float(message.server_ts), message.play_state == "playing"
+            message.position,
+            float(message.server_ts if stamp is None else stamp),
+            message.play_state == "playing",
         )
         self._last_sent_position = message.position
         return list(self._player.set_rate(1.0, now))
@@ -346,6 +360,7 @@ class SyncClient:
         self.room_id = self.host_id = None
         self._timeline = self._pending = None
         self._unsent_seek = self._join_by = None
+        self._joining = False
         self._player.stop_correcting()
         return list(self._player.set_rate(1.0, now))
 
@@ -378,13 +393,14 @@ class SyncClient:
                 after = Timeline(position, float(target), playing)
         self._pending = Scheduled(message.action, float(target), after)
         self._join_by = None  # the command says where to be
+        self._joining = False
         self._player.stop_correcting()
         self._last_sent_position = position
         out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
         return out + self.handle_timer(now)
 
     def _on_state_update(self, message: StateUpdate, now: float) -> list[SyncOutput]:
-        if self.is_host or self._pending is not None:
+        if self.is_host or (self._pending is not None and not self._joining):
             return []
         stamp = message.payload.get("at_server_ts")
         if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
@@ -395,9 +411,22 @@ class SyncClient:
             return []
         playing = message.play_state == "playing"
         previous = self._timeline
-        self._timeline = Timeline(message.position, at, playing)
+        self._timeline = timeline = Timeline(message.position, at, playing)
         if self._join_by is not None:
             return self._join(now)
+        pending = self._pending
+        if pending is not None:
+            # Joining: the host's stamped report is fresher than room_state's position
+            # (the server stamps that on receipt, a trip late): start on it, same hold.
+            self._joining = False
+            if playing:
+                held = pending.timeline.line(pending.target)
+                self._pending = attrs.evolve(
+                    pending, target=timeline.reaches(held), timeline=timeline
+                )
+                self._joining = True
+                return []
+            self._pending = None
         if previous is not None and previous.playing == playing:
             return []
         # The play state changed without a command (some hosts do that): follow at once.
@@ -439,7 +468,9 @@ class SyncClient:
         if timeline is None or expected is None:
             return []
         if timeline.playing:
-            return self._seek_playing(now)
+            out = self._seek_playing(now)
+            self._joining = self._pending is not None
+            return out
         return self._command(Pause(expected, now), now)
 
     def _execute(self, pending: Scheduled, server_now: float, now: float) -> list[SyncOutput]:

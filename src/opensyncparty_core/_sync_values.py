@@ -153,8 +153,9 @@ class SyncConfig:
     state_update_min_advance: float = 0.6
     """Host: least position advance between updates; the server drops advances under 0.5 s."""
     join_wait_ms: float = 1_500.0
-    """A viewer joining a playing room waits this long for the host's next
-    ``state_update`` (fresh and stamped) before starting from ``room_state``."""
+    """A viewer joining a playing room whose ``room_state`` has no ``state.server_ts``
+    (an old server) waits this long for the host's next ``state_update`` (fresh and
+    stamped) before starting from ``room_state``; with the stamp it starts at once."""
     seek_announce_timeout_ms: float = 3_000.0
     """Host: a seek while playing is announced at once (the room holds at the target) and
     followed by a play from where this host's seek landed, or after this long regardless."""

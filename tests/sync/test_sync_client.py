@@ -59,8 +59,13 @@ def synced(
     position: float = 0.0,
     playing: bool = False,
     config: SyncConfig | None = None,
+    state_age_ms: int | None = None,
 ) -> tuple[SyncClient, float]:
-    """A client in ROOM whose clock estimate is settled; returns it and the local time."""
+    """A client in ROOM whose clock estimate is settled; returns it and the local time.
+
+    ``state_age_ms``: the room_state says its position held that long ago
+    (``state.server_ts``, negative: in the future); ``None``: an old server's room_state.
+    """
     client = SyncClient(config)
     now = 1_000.0
     client.receive(ClientHello(client_id=ME, ts=server(now), server_ts=server(now)), now)
@@ -86,6 +91,7 @@ def synced(
         media_id="m",
         ts=server(now),
         server_ts=server(now),
+        state_server_ts=None if state_age_ms is None else server(now) - state_age_ms,
     )
     client.receive(state, now)
     return client, now
@@ -660,6 +666,108 @@ def test_viewer_joining_a_playing_room_starts_anyway_if_no_update_comes() -> Non
     assert at == pytest.approx(now + config.join_wait_ms, abs=1.0)
     assert [type(o) for o in out] == [Pause]
     assert out[0].position == pytest.approx(10.0 + 1.5 + 0.5, abs=0.003)  # type: ignore[union-attr]
+
+
+def test_viewer_joining_a_playing_room_with_a_stamped_state_starts_in_place_at_once() -> None:
+    # The room has played 2 s since room_state's position held: no update is awaited.
+    client, now = synced(
+        position=10.0, playing=True, config=SyncConfig(seek_margin=0.5), state_age_ms=2_000
+    )
+    out = client.ready(now)
+    assert out[0] == Ready(room=ROOM, ts=round(now))
+    assert [type(o) for o in out[1:]] == [Pause]
+    held = out[1].position  # type: ignore[union-attr]
+    assert held == pytest.approx(10.0 + 2.0 + 0.5, abs=0.003)  # held start, seek_margin ahead
+    client.observe(PlayerStatus(position=held, paused=True), now + 100.0)  # the seek landed
+    start, played = advance(client, now + 100.0, now + 2_000.0)
+    assert played == [Play(held, start)]
+    assert start == pytest.approx(now + 500.0, abs=2.0)  # when the timeline reaches it
+    assert client.expected_position(start) == pytest.approx(held, abs=0.003)
+
+
+def test_stamped_join_plays_early_by_the_learned_start_lead() -> None:
+    client, now = synced(position=10.0, playing=True, state_age_ms=0)
+    (pause,) = player_commands(client.ready(now))
+    assert isinstance(pause, Pause)
+    # A 100 ms output latency: before any start is measured, the least the start lead is.
+    landed = PlayerStatus(position=pause.position, paused=True, output_latency=0.1)
+    client.observe(landed, now + 50.0)
+    assert client.start_lead == pytest.approx(0.1)
+    start, played = advance(client, now + 50.0, now + 5_000.0)
+    assert played == [Play(pause.position, start)]
+    assert client.expected_position(start) == pytest.approx(pause.position - 0.1, abs=0.003)
+
+
+def test_a_fresh_host_update_during_a_held_join_moves_its_start_without_a_seek() -> None:
+    client, now = synced(
+        position=10.0, playing=True, config=SyncConfig(seek_margin=0.5), state_age_ms=0
+    )
+    (pause,) = player_commands(client.ready(now))
+    assert pause == Pause(pytest.approx(10.5, abs=0.003), now)  # type: ignore[arg-type]
+    client.observe(PlayerStatus(position=10.5, paused=True), now + 100.0)
+    # room_state was stamped on the server's receipt: the host was really 80 ms further on.
+    update = StateUpdate(
+        room=ROOM,
+        position=10.28,
+        play_state="playing",
+        client=HOST,
+        payload={"at_server_ts": server(now + 200.0)},
+        ts=server(now + 200.0),
+        server_ts=server(now + 250.0),
+    )
+    assert player_commands(client.receive(update, now + 300.0)) == []
+    start, played = advance(client, now + 300.0, now + 2_000.0)
+    assert played == [Play(10.5, start)]
+    assert start == pytest.approx(now + 420.0, abs=2.0)  # not 500: the fresher timeline
+
+
+def test_stamped_join_before_a_scheduled_play_waits_for_its_target() -> None:
+    # state.server_ts is a scheduled play's target, 1 s ahead: the room is still at 5.0.
+    client, now = synced(
+        position=5.0, playing=True, config=SyncConfig(seek_margin=0.5), state_age_ms=-1_000
+    )
+    (pause,) = player_commands(client.ready(now))
+    assert pause == Pause(pytest.approx(5.5, abs=0.003), now)  # type: ignore[arg-type]
+    client.observe(PlayerStatus(position=5.5, paused=True), now + 100.0)
+    start, played = advance(client, now + 100.0, now + 5_000.0)
+    assert [type(p) for p in played] == [Play]
+    assert start == pytest.approx(now + 1_500.0, abs=2.0)
+
+
+def test_viewer_joining_a_paused_room_with_a_stamped_state_pauses_at_its_position() -> None:
+    client, now = synced(position=12.0, state_age_ms=30_000)
+    assert client.ready(now) == [Ready(room=ROOM, ts=round(now)), Pause(12.0, now)]
+
+
+def test_viewer_joining_without_a_stamp_still_waits_for_the_hosts_update() -> None:
+    client, now = synced(position=10.0, playing=True, state_age_ms=None)
+    assert client.ready(now) == [Ready(room=ROOM, ts=round(now))]
+    wait = client.config.join_wait_ms
+    assert advance(client, now, now + wait - 10.0) == (now + wait - 10.0, [])  # nothing yet
+    at, out = advance(client, now + wait - 10.0, now + wait + 10.0)
+    assert at == pytest.approx(now + wait, abs=1.0)
+    assert [type(o) for o in out] == [Pause]
+
+
+@given(
+    position=st.floats(min_value=0.0, max_value=10_000.0),
+    age_ms=st.integers(min_value=-3_000, max_value=600_000),
+    landing_ms=st.floats(min_value=1.0, max_value=400.0),
+)
+def test_stamped_join_starts_on_the_rooms_timeline(
+    position: float, age_ms: int, landing_ms: float
+) -> None:
+    client, now = synced(
+        position=position, playing=True, config=SyncConfig(seek_margin=0.5), state_age_ms=age_ms
+    )
+    (pause,) = player_commands(client.ready(now))
+    assert isinstance(pause, Pause)
+    assert pause.position >= position + max(age_ms, 0) / 1000.0  # never behind the room
+    client.observe(PlayerStatus(position=pause.position, paused=True), now + landing_ms)
+    start, played = advance(client, now + landing_ms, now + 10_000.0)
+    assert played == [Play(pause.position, start)]
+    # Its picture starts where the room is then (the clock estimate rounds to 1 ms).
+    assert client.expected_position(start) == pytest.approx(pause.position, abs=0.003)
 
 
 def test_config_rejects_inconsistent_bounds() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 from benchmarks.syncsim import (
     REALISTIC_PLAYER,
     LinkModel,
+    OldServerClient,
     Scenario,
     ScriptStep,
     UpstreamClient,
+    join_times,
     run,
     summarize,
 )
@@ -58,3 +62,18 @@ def test_simulation_is_a_function_of_its_seed() -> None:
     other = run(BROADBAND, SyncClient, seed=8)
     assert first.samples == again.samples
     assert first.samples != other.samples
+
+
+def test_a_viewer_joining_mid_play_starts_in_place_without_waiting_for_an_update() -> None:
+    late = attrs.evolve(BROADBAND, name="late-join", late_join_s=20.0)
+    seeds = (1, 2, 3)
+    ours = [run(late, SyncClient, seed=seed) for seed in seeds]
+    old = [run(late, OldServerClient, seed=seed) for seed in seeds]
+    for result in ours:
+        ((clicked, viewer),) = result.joins
+        assert min(t for t, v, _ in result.samples if v == viewer) >= clicked  # absent before
+    ours_times = [t for r in ours for t in join_times(r)]
+    old_times = [t for r in old for t in join_times(r)]
+    assert all(math.isfinite(t) for t in ours_times + old_times)
+    # The stamped room_state saves the wait for the host's next state_update (~1 s).
+    assert sum(ours_times) < sum(old_times)
