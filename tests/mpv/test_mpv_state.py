@@ -101,9 +101,7 @@ def test_seek_is_reported_where_it_landed_once_playback_restarts() -> None:
     state.feed(prop("seeking", True), 100.0)
     state.feed(prop("time-pos", 30.0), 101.0)
     assert state.buffering is False  # paused: not waiting for anything
-    assert state.feed({"event": "playback-restart"}, 140.0) == [
-        PlayerReport("seek", 30.0, 140.0)
-    ]
+    assert state.feed({"event": "playback-restart"}, 140.0) == [PlayerReport("seek", 30.0, 140.0)]
 
 
 def test_playback_restart_without_a_seek_is_not_a_seek() -> None:

@@ -79,8 +79,32 @@ class MpvIpc:
     async def run(self, on_message: Callable[[dict[str, Any], float], None]) -> None:
         """Read until mpv closes the socket, passing events to ``on_message(message, at)``.
 
-        Returns when the connection ends; requests still waiting then fail.
+        Returns when the connection ends, closed; requests still waiting then fail.
+        Cancelling it closes the connection.
         """
+        done = anyio.Event()
+
+        async def read() -> None:
+            # Shielded: the reader only ever stops by the socket closing. anyio's asyncio
+            # backend can fail a loop callback when a UNIX socket read is cancelled as
+            # data arrives (mpv writes 25 times a second); closing first avoids that.
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._read(on_message)
+                finally:
+                    await self.aclose()
+                    done.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            try:
+                await done.wait()
+            finally:
+                if not done.is_set():
+                    with anyio.CancelScope(shield=True):
+                        await self.aclose()  # the reader sees it and ends
+
+    async def _read(self, on_message: Callable[[dict[str, Any], float], None]) -> None:
         try:
             while True:
                 try:

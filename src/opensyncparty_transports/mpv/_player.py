@@ -50,7 +50,11 @@ class MpvPlayer:
     returns, :meth:`reports` for ``player_event``.
     """
 
-    def __init__(self, ipc: MpvIpc, clock: Callable[[], float], ipc_path: str) -> None:
+    def __init__(
+        self, ipc: MpvIpc, clock: Callable[[], float], ipc_path: str, pid: int | None = None
+    ) -> None:
+        self.pid = pid
+        """mpv's process id, when this module started it."""
         self.ipc = ipc
         """The IPC connection (for commands this class does not cover)."""
         self.ipc_path = ipc_path
@@ -214,6 +218,7 @@ async def open_mpv(
                     with anyio.CancelScope(shield=True):
                         await _quit(player)
                     tg.cancel_scope.cancel()
+                    player._reports_out.close()
         finally:
             with anyio.CancelScope(shield=True):
                 await _reap(process)
@@ -233,7 +238,7 @@ async def _connect(
                 raise MpvError(f"mpv exited with status {process.returncode} before it started")
             await anyio.sleep(0.01)
         ipc = await MpvIpc.connect(path, clock, ipc_timeout)
-        player = MpvPlayer(ipc, clock, path)
+        player = MpvPlayer(ipc, clock, path, process.pid)
         tg.start_soon(player._run)
         await player._start()
         await player._loaded.wait()
