@@ -119,3 +119,14 @@ def test_play_is_reported_at_the_frame_held_not_the_next_one() -> None:
     state = loaded(position=10.0)
     state.feed(prop("time-pos", 10.04), 100.0)  # the unpause shows the next frame first
     assert state.feed(prop("pause", False), 100.1) == [PlayerReport("play", 10.0, 100.1)]
+
+
+def test_the_frame_an_unpause_shows_first_starts_the_clock() -> None:
+    state = loaded(position=10.0)
+    state.feed(prop("time-pos", 10.04), 100.0)
+    state.feed(prop("pause", False), 100.2)
+    state.feed(prop("core-idle", False), 100.3)
+    status = state.status(120.0)
+    assert status is not None
+    assert not status.buffering
+    assert status.position == pytest.approx(10.06)

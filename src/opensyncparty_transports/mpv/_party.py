@@ -202,10 +202,14 @@ class Party:
     async def _observe(self) -> None:
         while True:
             await anyio.sleep(self.observe_interval)
-            now = self.clock()
-            status = self.player.status(now)
-            if status is not None:
-                await self._handle(self.client.observe(status, now))
+            # Under the lock: a status read while a command is half carried out (a
+            # start waiting for its instant) would look like a player that is late.
+            async with self._lock:
+                now = self.clock()
+                status = self.player.status(now)
+                if status is not None:
+                    await self._carry_out(self.client.observe(status, now))
+            self._wake.set()
 
     async def _forward_reports(self) -> None:
         try:
@@ -218,15 +222,18 @@ class Party:
     # -- outputs -------------------------------------------------------------
 
     async def _handle(self, outputs: list[SyncOutput]) -> None:
+        async with self._lock:
+            await self._carry_out(outputs)
+        self._wake.set()
+
+    async def _carry_out(self, outputs: list[SyncOutput]) -> None:
         conn = self._conn
         assert conn is not None
-        async with self._lock:
-            for output in outputs:
-                if isinstance(output, (Play, Pause, Seek, SetRate)):
-                    await self._apply(output)
-                else:
-                    await conn.send(output)
-        self._wake.set()
+        for output in outputs:
+            if isinstance(output, (Play, Pause, Seek, SetRate)):
+                await self._apply(output)
+            else:
+                await conn.send(output)
 
     async def _apply(self, command: PlayerCommand) -> None:
         try:

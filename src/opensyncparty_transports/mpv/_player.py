@@ -65,6 +65,7 @@ class MpvPlayer:
         self._loaded = anyio.Event()
         self._gone = anyio.Event()
         self._restarted = anyio.Event()
+        self._changed = anyio.Event()
         self.frame_duration = 0.0
         """Seconds per video frame (``container-fps``); 0 without video."""
 
@@ -87,7 +88,7 @@ class MpvPlayer:
         elif isinstance(command, Seek):
             await self._seek(command.position)
         elif isinstance(command, Pause):
-            await ipc.command("set_property", "pause", True)
+            await self._set_pause(True)
             # Always an exact seek, even in place: from there an unpause starts the same way.
             await self._seek(command.position)
         else:
@@ -108,7 +109,7 @@ class MpvPlayer:
             shown = state.position(self._clock())
             if shown is not None and abs(shown - self._due(command)) <= _PLAY_SEEK_TOLERANCE:
                 return
-            await self.ipc.command("set_property", "pause", True)
+            await self._set_pause(True)
         for _ in range(2):
             held = state.time_pos
             wait = None if held is None else held + frame - self._due(command)
@@ -118,7 +119,15 @@ class MpvPlayer:
             if wait is not None and -frame / 2 <= wait < 0.0:
                 break  # late by less than half a frame: nothing better to do
             await self._seek(self._due(command), wait_restart=True)
-        await self.ipc.command("set_property", "pause", False)
+        await self._set_pause(False)
+
+    async def _set_pause(self, paused: bool) -> None:
+        """Set ``pause`` and wait for mpv to say so: its reply comes before the change."""
+        await self.ipc.command("set_property", "pause", paused)
+        with anyio.move_on_after(self.ipc.timeout):
+            while self.state.paused != paused:
+                self._changed = anyio.Event()
+                await self._changed.wait()
 
     def _due(self, command: Play) -> float:
         """Where the timeline of ``command`` is now."""
@@ -144,6 +153,7 @@ class MpvPlayer:
     def _on_message(self, message: dict[str, Any], at: float) -> None:
         if message.get("event") == "playback-restart":
             self._restarted.set()
+        self._changed.set()
         for report in self.state.feed(message, at):
             with suppress(anyio.WouldBlock, anyio.BrokenResourceError):
                 self._reports_in.send_nowait(report)

@@ -79,6 +79,7 @@ class MpvState:
         # The frame shown while paused: an unpause shows the next frame at once, and that
         # frame's time-pos arrives before the pause property changes.
         self._held: float | None = None
+        self._time_pos_at = 0.0
 
     # -- reading ---------------------------------------------------------
 
@@ -138,6 +139,9 @@ class MpvState:
             was, self.paused = self.paused, value
             self._frames.clear()
             held, self._held = self._held, self.time_pos
+            if not value and held is not None and self.time_pos not in (None, held):
+                # That frame went up when its time-pos came: the clock has run since.
+                self._frames.append((self._time_pos_at, self.time_pos or 0.0))
             if not first and value != was and self.time_pos is not None:
                 if value:
                     return [PlayerReport("pause", self.time_pos, at)]
@@ -161,6 +165,7 @@ class MpvState:
 
     def _time_pos(self, position: float | None, at: float) -> None:
         self.time_pos = position
+        self._time_pos_at = at
         if position is None:
             self._frames.clear()
             self._held = None
