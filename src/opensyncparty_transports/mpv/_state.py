@@ -65,7 +65,9 @@ class MpvState:
         self.time_pos: float | None = None
         """The last ``time-pos``: the frame shown (``None`` before a file is loaded)."""
         self.paused = True
+        """mpv's ``pause``."""
         self.speed = 1.0
+        """mpv's ``speed`` (the playback rate)."""
         self.seeking = False
         self.paused_for_cache = False
         self.core_idle = True
