@@ -139,7 +139,7 @@ class MpvIpc:
         """Run an mpv input command (``"set_property", "pause", True``); return its ``data``.
 
         :raises MpvError: mpv refused it, did not answer within ``timeout``
-            (default :attr:`timeout`), or is gone.
+            (default: the connection's ``timeout``), or is gone.
         """
         if self._closed is not None:
             raise self._closed

@@ -1,8 +1,9 @@
 """Keep one player in a room: a ClientConnection, a SyncClient and a player, wired together.
 
-:class:`Party` runs four small loops that each feed :class:`SyncClient` one
-kind of input: server messages, its timer, the player's status (a few times
-a second) and the player's play/pause/seek reports. Whatever SyncClient
+:class:`Party` runs four small loops that each feed
+:class:`~opensyncparty_core.SyncClient` one kind of input: server messages,
+its timer, the player's status (a few times a second) and the player's
+play/pause/seek reports. Whatever SyncClient
 returns is carried out in order under one lock: messages go to the server,
 player commands to the player.
 """
@@ -59,7 +60,7 @@ class Player(Protocol):
         """The status at ``now``, or ``None`` while nothing is loaded."""
 
     async def apply(self, command: PlayerCommand) -> None:
-        """Carry out a command of :class:`SyncClient`."""
+        """Carry out a command of :class:`~opensyncparty_core.SyncClient`."""
 
     def reports(self) -> AsyncIterator[PlayerReport]:
         """Play, pause and seek events, in order; ends when the player is gone."""
@@ -73,7 +74,8 @@ class Party:
     """One player kept in sync with a room.
 
     :param player: the player to drive.
-    :param client: the sync logic; a default :class:`SyncClient` if omitted.
+    :param client: the sync logic; a default :class:`~opensyncparty_core.SyncClient`
+        if omitted.
     :param clock: local milliseconds, the clock the player stamps its reports with.
     :param observe_interval: seconds between two status reports to the client.
     """
