@@ -143,6 +143,12 @@ class Party:
                 tg.start_soon(until_player_done)
                 tg.start_soon(self._timers)
                 tg.start_soon(self._observe)
+        except Exception as exc:
+            # The task group wraps the one failure in a group: raise it as documented.
+            inner: tuple[BaseException, ...] = getattr(exc, "exceptions", ())
+            if len(inner) == 1 and isinstance(inner[0], Exception):
+                raise inner[0] from None
+            raise
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
                 await self._leave()
