@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from opensyncparty_core import Play
+from opensyncparty_transports import WebSocketServer
 from opensyncparty_transports.mpv import HEADLESS, MpvError, MpvIpc, monotonic_ms, open_mpv
 
 from .support import agree, mpv_room, until
@@ -25,6 +26,10 @@ async def test_host_keys_drive_a_viewer_through_play_pause_seek_and_rate_correct
         user = room.remote
         viewer = room.viewers[0]
         await anyio.sleep(0.5)  # a few pings: the clock estimate settles
+        room_id = room.host.party.room_id
+        assert room_id is not None
+        snapshot = room.server.core.room(room_id)
+        assert snapshot.ready_clients == set(snapshot.clients)  # mpv loaded: both ready
 
         await user.command("set_property", "pause", False)
         await agree(room, playing=True, deadline=8.0)
@@ -56,11 +61,11 @@ async def test_host_keys_drive_a_viewer_through_play_pause_seek_and_rate_correct
 async def test_a_viewer_joining_mid_play_starts_in_place(clip: pathlib.Path) -> None:
     async with mpv_room(clip, viewers=0) as room:
         await room.remote.command("set_property", "pause", False)
-        await anyio.sleep(3.0)
+        await anyio.sleep(2.0)
         await room.add_viewer()
         await agree(room, playing=True, deadline=8.0)
         assert room.host.mpv.state.time_pos is not None
-        assert room.host.mpv.state.time_pos > 3.0
+        assert room.host.mpv.state.time_pos > 2.0
 
 
 async def test_closing_mpv_leaves_the_room_before_the_connection_closes(
@@ -100,3 +105,18 @@ async def test_a_hung_mpv_fails_commands_in_time_and_a_dead_one_at_once(
             await until(lambda: player.gone.is_set(), deadline=2.0)
             with pytest.raises(MpvError, match="closed"):
                 await player.apply(Play(5.0, monotonic_ms()))
+
+
+async def test_the_embedding_example_hosts_and_leaves_when_cancelled(clip: pathlib.Path) -> None:
+    from ..docs.test_docs_examples import load_example
+
+    example = load_example("watch_mpv")
+    server = WebSocketServer(host="127.0.0.1", port=0)
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.serve)
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(example.watch, server.url, str(clip), None, HEADLESS)
+            await until(lambda: len(server.core.room_ids) == 1, deadline=10.0)
+            watching.cancel_scope.cancel()
+        assert server.core.room_ids == ()
+        server.stop()

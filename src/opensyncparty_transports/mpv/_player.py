@@ -90,7 +90,7 @@ class MpvPlayer:
         elif isinstance(command, Pause):
             await self._set_pause(True)
             # Always an exact seek, even in place: from there an unpause starts the same way.
-            await self._seek(command.position)
+            await self._seek(command.position, wait_restart=True)
         else:
             assert isinstance(command, Play)
             await self._play(command)
