@@ -11,7 +11,6 @@ import anyio
 import pytest
 
 from opensyncparty_core import Play
-from opensyncparty_transports import WebSocketServer
 from opensyncparty_transports.mpv import HEADLESS, MpvError, MpvIpc, monotonic_ms, open_mpv
 
 from .support import agree, mpv_room, until
@@ -105,18 +104,3 @@ async def test_a_hung_mpv_fails_commands_in_time_and_a_dead_one_at_once(
             await until(lambda: player.gone.is_set(), deadline=2.0)
             with pytest.raises(MpvError, match="closed"):
                 await player.apply(Play(5.0, monotonic_ms()))
-
-
-async def test_the_embedding_example_hosts_and_leaves_when_cancelled(clip: pathlib.Path) -> None:
-    from ..docs.test_docs_examples import load_example
-
-    example = load_example("watch_mpv")
-    server = WebSocketServer(host="127.0.0.1", port=0)
-    async with anyio.create_task_group() as tg:
-        await tg.start(server.serve)
-        async with anyio.create_task_group() as watching:
-            watching.start_soon(example.watch, server.url, str(clip), None, HEADLESS)
-            await until(lambda: len(server.core.room_ids) == 1, deadline=10.0)
-            watching.cancel_scope.cancel()
-        assert server.core.room_ids == ()
-        server.stop()
