@@ -44,6 +44,7 @@ import attrs
 
 from benchmarks.mpv_media import make_clip
 from benchmarks.syncsim import LinkModel, PlayerModel, Scenario, ScriptStep, run
+from benchmarks.syncsim.sim import _percentile as percentile
 from opensyncparty_core import Play, PlayerCommand, PlayerStatus, SyncClient
 from opensyncparty_transports import WebSocketServer, connect
 from opensyncparty_transports.mpv import (
@@ -321,12 +322,12 @@ def figures(sessions: Sequence[Session]) -> Figures:
     offsets.sort()
     raw.sort()
     return Figures(
-        p50_ms=_percentile(offsets, 0.50),
-        p95_ms=_percentile(offsets, 0.95),
+        p50_ms=percentile(offsets, 0.50),
+        p95_ms=percentile(offsets, 0.95),
         max_ms=offsets[-1],
         start_ms=tuple(starts),
         converge_s=tuple(converge),
-        raw_p95_ms=_percentile(raw, 0.95),
+        raw_p95_ms=percentile(raw, 0.95),
     )
 
 
@@ -342,14 +343,6 @@ def _converged(session: Session, viewer: int, since: float, until: float) -> flo
         else:
             within = None
     return math.inf if within is None else (within - since) / 1000.0
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    k = (len(values) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 # --------------------------------------------------------------------------
