@@ -123,3 +123,14 @@ async def test_run_returns_when_mpv_goes_away(tmp_path: pathlib.Path) -> None:
 async def test_connecting_to_nothing_is_an_mpv_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(MpvError, match="cannot connect to mpv"):
         await MpvIpc.connect(str(tmp_path / "none"), clock=lambda: 0.0)
+
+
+async def test_a_line_over_1_mib_ends_the_connection(tmp_path: pathlib.Path) -> None:
+    async def behaviour(stream: anyio.abc.SocketStream, reader: BufferedByteReceiveStream) -> None:
+        await stream.send(b"x" * (1024 * 1024 + 1))  # and never a newline
+        await anyio.sleep_forever()
+
+    async with fake_mpv(tmp_path / "s", behaviour) as ipc:
+        with anyio.fail_after(5):
+            await ipc.run(lambda message, at: None)
+        assert ipc.closed
