@@ -159,12 +159,7 @@ class Party:
         conn = self._conn
         assert conn is not None
         while True:
-            try:
-                text = await conn.receive_text()
-            except ConnectionClosed:
-                if self.client.room_id is None and not self.joined.is_set():
-                    raise
-                return
+            text = await conn.receive_text()
             now = self.clock()
             try:
                 message = decode_server_message(text)
@@ -184,6 +179,7 @@ class Party:
                 self.joined.set()
                 await self._handle(self.client.ready(self.clock()))
             if isinstance(message, RoomClosed) and self.client.room_id is None:
+                logger.info("the room was closed")
                 return
 
     def _refused(self, message: Error) -> None:
