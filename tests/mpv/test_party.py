@@ -99,16 +99,19 @@ async def test_create_or_join_exactly_one() -> None:
 async def test_a_server_going_away_is_connection_closed() -> None:
     player = StandInPlayer()
     party = Party(player)
-    async with running_server() as server, connect(server.url) as conn:
-        async with anyio.create_task_group() as tg:
+    async with (
+        running_server() as server,
+        connect(server.url) as conn,
+        anyio.create_task_group() as tg,
+    ):
 
-            async def stop_once_in() -> None:
-                await party.joined.wait()
-                server.stop()
+        async def stop_once_in() -> None:
+            await party.joined.wait()
+            server.stop()
 
-            tg.start_soon(stop_once_in)
-            with anyio.fail_after(TIMEOUT), pytest.raises(ConnectionClosed) as closed:
-                await party.run(conn, create="Film")
+        tg.start_soon(stop_once_in)
+        with anyio.fail_after(TIMEOUT), pytest.raises(ConnectionClosed) as closed:
+            await party.run(conn, create="Film")
     assert closed.value.code == 1001
     player.user.close()
     await player._reports.aclose()
