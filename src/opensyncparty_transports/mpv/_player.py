@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -213,12 +214,21 @@ async def open_mpv(
             "--keep-open=yes",  # the end of the file pauses; it does not quit
             "--pause",
             "--really-quiet",
+            "--input-terminal=no",  # keys go to mpv's window, never to our terminal
             f"--input-ipc-server={path}",
             *args,
             "--",
             os.fspath(file),
         ]
-        process = await anyio.open_process(command, stdin=None, stdout=None, stderr=None)
+        # A session of its own: Ctrl-C in the terminal reaches this program, which
+        # leaves the room and then closes mpv, rather than mpv dying first.
+        process = await anyio.open_process(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=None,
+            stderr=None,
+            start_new_session=True,
+        )
         try:
             async with anyio.create_task_group() as tg:
                 player = await _connect(process, path, clock, timeout, ipc_timeout, tg)
