@@ -56,6 +56,14 @@ class Config:
     max_room_name_length: int = attrs.field(default=100, validator=_positive)
     """Room names are cut to this many code points."""
 
+    max_id_length: int = attrs.field(default=64, validator=_positive)
+    """Longest ``room`` id a client may send, in code points (the server's ids are
+    36-character UUID4 strings). A longer one gets an ``error`` naming the field."""
+
+    max_media_id_length: int = attrs.field(default=128, validator=_positive)
+    """Longest ``payload.media_id`` a client may send, in code points (a Jellyfin item
+    id is 32 hex digits). A longer one gets an ``error`` naming the field and is not stored."""
+
     default_room_name: str = "New Room"
     """Name given to a room whose requested name is missing or empty."""
 

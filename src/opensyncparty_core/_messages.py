@@ -20,7 +20,15 @@ from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
+from ._config import Config
 from ._errors import RemoteProtocolError
+from ._validation import (
+    DEFAULT_CONFIG,
+    INVALID_FORMAT,
+    check_lengths,
+    non_finite_error,
+    quote,
+)
 
 __all__ = [
     "ClientHello",
@@ -439,8 +447,6 @@ def encode_relay(
 # Decoding
 # --------------------------------------------------------------------------
 
-INVALID_FORMAT = "Invalid message format"
-
 
 def _reject_constant(name: str) -> float:
     # NaN and Infinity are not JSON; Python accepts them unless told not to.
@@ -487,8 +493,10 @@ def _load_object(text: str) -> dict[str, Any]:
             end = -1
         if end != len(text):
             obj = _decode_json(text)
-    except (ValueError, RecursionError):
+    except RecursionError:
         raise RemoteProtocolError(INVALID_FORMAT) from None
+    except ValueError:
+        raise RemoteProtocolError(non_finite_error(text)) from None
     if type(obj) is not dict or type(obj.get("type")) is not str:
         raise RemoteProtocolError(INVALID_FORMAT)
     # Counting brackets is cheap and bounds the depth; strings may hold some too,
@@ -619,7 +627,7 @@ def _decode_player_event(
         raise RemoteProtocolError("Field 'payload.action' must be a string")
     if action not in _ACTIONS:
         raise RemoteProtocolError(
-            f"Unknown player action '{action}' (expected play, pause or seek)"
+            f"Unknown player action '{quote(action)}' (expected play, pause or seek)"
         )
     position = _position(payload, "position", required=action == "seek")
     target = payload.get("target_server_ts") if from_server else None
@@ -645,7 +653,8 @@ def _decode_state_update(
     if type(position) is not float and type(position) is not int:
         _position(payload, "position", required=True)  # raises the right error
     play_state = payload.get("play_state")
-    if play_state not in _PLAY_STATES:
+    # A list or object is unhashable: test the type before the set lookup.
+    if type(play_state) is not str or play_state not in _PLAY_STATES:
         raise RemoteProtocolError("Field 'payload.play_state' must be 'playing' or 'paused'")
     client, server_ts = _envelope_extras(obj, from_server)
     return StateUpdate(room, position, play_state, client, payload, ts, server_ts)  # type: ignore[arg-type]
@@ -665,19 +674,22 @@ _CLIENT_DECODERS: dict[str, _ClientDecoder] = {
 }
 
 
-def decode_client_message(text: str) -> ClientMessage:
+def decode_client_message(text: str, config: Config | None = None) -> ClientMessage:
     """Decode and validate one text frame sent by a client.
 
     Raises :class:`RemoteProtocolError` whose message is fit to send back in an
     ``error``: "Invalid message format" for anything that is not a JSON object
     with a string ``type``, the type's name for an unknown type, and the field's
-    name for a missing or mistyped field. Unknown fields are ignored.
-    Position ranges are a session rule, checked by the server, not here.
+    name for a missing, mistyped, non-finite or too long field (the lengths are
+    those of ``config``, the specification's defaults if omitted). Unknown
+    fields are ignored. Position ranges are a session rule, checked by the
+    server, not here.
     """
     obj = _load_object(text)
     decoder = _CLIENT_DECODERS.get(obj["type"])
     if decoder is None:
-        raise RemoteProtocolError(f"Unknown message type '{obj['type']}'")
+        raise RemoteProtocolError(f"Unknown message type '{quote(obj['type'])}'")
+    check_lengths(obj, DEFAULT_CONFIG if config is None else config)
     return decoder(obj, _optional_int(obj, "ts"))
 
 
@@ -726,22 +738,25 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
                     id=_str_field(r, "id"),
                     name=_str_field(r, "name"),
                     count=_int_field(r, "count"),
-                    media_id=r.get("media_id"),
+                    media_id=_optional_str(r, "media_id", "media_id"),
                 )
                 for r in payload
             )
             return RoomList(rooms=rooms, ts=ts, server_ts=server_ts)
         if kind == "room_state":
             state = payload["state"]
+            position, play_state = state["position"], state["play_state"]
+            if not _is_number(position) or play_state not in _PLAY_STATES:
+                raise TypeError  # reported below as a malformed message
             return RoomState(
                 room=_str_field(obj, "room"),
                 client=_str_field(obj, "client"),
                 name=_str_field(payload, "name"),
                 host_id=_str_field(payload, "host_id"),
-                position=state["position"],
-                play_state=state["play_state"],
+                position=position,
+                play_state=play_state,
                 participant_count=_int_field(payload, "participant_count"),
-                media_id=payload.get("media_id"),
+                media_id=_optional_str(payload, "media_id", "payload.media_id"),
                 ts=ts,
                 server_ts=server_ts,
             )

@@ -39,8 +39,8 @@ def clean_room_name(name: str | None, config: Config) -> str:
 def check_position(position: float, field: str, config: Config) -> float:
     """Position rule: ``0 <= position <= config.max_position`` (seconds).
 
-    Returns the position; raises :class:`RemoteProtocolError` naming ``field``.
-    Non-finite numbers never get here: the decoder refuses them.
+    Returns the position; raises :class:`RemoteProtocolError` naming ``field``,
+    also for NaN and ±infinity (which the client decoder refuses before this).
     """
     if not 0 <= position <= config.max_position:
         raise RemoteProtocolError(

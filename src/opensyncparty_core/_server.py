@@ -204,7 +204,7 @@ class SessionServer:
         if not self._admit(client, now):
             return self._rate_limited(client, now)
         try:
-            message: ClientMessage = decode_client_message(text)
+            message: ClientMessage = decode_client_message(text, self.config)
             return self._handlers[type(message)](client, message, now)
         except RemoteProtocolError as exc:
             return [self._error(client_id, str(exc), now)]
@@ -487,6 +487,10 @@ class SessionServer:
                 float(config.rate_limit_burst),
                 client.tokens + elapsed * config.rate_limit_per_second / 1000.0,
             )
+        elif elapsed < 0 and client.rate_error_at is not None:
+            # Shift with the clock: the time since the last error stays what
+            # the clock measured before it stepped back.
+            client.rate_error_at += elapsed
         client.refilled_at = now
         if client.tokens >= 1.0:
             client.tokens -= 1.0
@@ -495,7 +499,7 @@ class SessionServer:
 
     def _rate_limited(self, client: _Client, now: int) -> list[Outgoing]:
         last = client.rate_error_at
-        if last is not None and 0 <= now - last < self.config.rate_limit_error_interval_ms:
+        if last is not None and now - last < self.config.rate_limit_error_interval_ms:
             return []
         client.rate_error_at = now
         return [self._error(client.id, RATE_LIMIT_MESSAGE, now)]

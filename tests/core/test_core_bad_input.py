@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opensyncparty_core import LocalProtocolError, SessionServer, seeded_uuid4s
+from opensyncparty_core import (
+    Config,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SessionServer,
+    check_position,
+    seeded_uuid4s,
+)
 from tests.core.harness import (
     Party,
     create_room,
@@ -59,10 +67,10 @@ def _refused(p: Party, sender: str, message: dict[str, Any] | str) -> str:
         '{"type": null}',
         '{"type": ["ping"]}',
         '{"room": "r"}',
-        '{"type": "ping", "payload": NaN}',
-        '{"type": "ping", "payload": Infinity}',
-        '{"type": "ping", "payload": 1e400}',
         '{"type": "ping"} trailing',
+        "[NaN]",
+        '{"payload": NaN}',
+        '{"type": "ping", "payload": NaN',
     ],
 )
 def test_malformed_text_is_an_invalid_message_format_error(text: str) -> None:
@@ -111,6 +119,11 @@ def test_binary_frame_is_an_error() -> None:
         (state_update("R", None), "payload.position"),
         (state_update("R", 3, "stopped"), "payload.play_state"),
         (state_update("R", 3, None), "payload.play_state"),
+        (state_update("R", 3, []), "payload.play_state"),
+        (state_update("R", 3, {}), "payload.play_state"),
+        (state_update("R", 3, ["playing"]), "payload.play_state"),
+        (player_event("R", [], 3), "payload.action"),
+        (player_event("R", {"play": 1}, 3), "payload.action"),
         ({"type": "state_update", "room": "R"}, "payload"),
     ],
 )
@@ -141,13 +154,40 @@ def test_position_outside_zero_to_one_week_is_an_error(position: float) -> None:
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
-def test_non_finite_position_is_an_error(literal: str) -> None:
+def test_non_finite_position_is_an_error_naming_the_field(literal: str) -> None:
     p = party()
     room, host, _ = p.room_with(1)
-    for message, _ in _position_messages(room, 0):
+    for message, field in _position_messages(room, 0):
         text = json.dumps(message).replace(": 0", ": " + literal)
         assert literal in text
-        _refused(p, host, text)
+        assert _refused(p, host, text) == f"Field '{field}' must be a finite number"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"type": "ping", "payload": NaN}', "payload"),
+        ('{"type": "ping", "payload": {"client_ts": Infinity}}', "payload.client_ts"),
+        ('{"type": "ping", "payload": [1, [2, -1e400]]}', "payload[1][1]"),
+        ('{"type": "create_room", "ts": NaN}', "ts"),
+        ('{"type": "dance", "payload": {"x": NaN, "y": Infinity}}', "payload.x"),
+    ],
+)
+def test_non_finite_number_anywhere_is_an_error_naming_its_field(text: str, field: str) -> None:
+    p = party()
+    client = p.connect()
+    assert _refused(p, client, text) == f"Field '{field}' must be a finite number"
+
+
+@pytest.mark.parametrize("position", [math.nan, math.inf, -math.inf])
+def test_check_position_refuses_non_finite_numbers(position: float) -> None:
+    with pytest.raises(RemoteProtocolError, match=r"'payload\.position'"):
+        check_position(position, "payload.position", Config())
+
+
+@pytest.mark.parametrize("position", [0, 0.0, 1e-300, 604_800])
+def test_check_position_returns_a_position_in_range(position: float) -> None:
+    assert check_position(position, "payload.position", Config()) == position
 
 
 @pytest.mark.parametrize("position", [0, 0.0, 604_800, 604_800.0, 1e-300])
@@ -315,6 +355,44 @@ def test_a_clock_stepping_back_refills_nothing() -> None:
     _burst(p, client, 30)
     p.advance(-10_000)
     assert _burst(p, client, 1) == ["error"]
+
+
+@pytest.mark.parametrize("step_back", [1, 999, 10_000, 3_600_000])
+def test_rate_limit_errors_stay_a_second_apart_when_the_clock_steps_back(step_back: int) -> None:
+    p = party()
+    client = p.connect()
+    assert _burst(p, client, 31)[-1] == "error"
+    p.advance(400)
+    assert _burst(p, client, 20) == ["pong"] * 12  # 30/s for 0.4 s, the rest dropped
+    p.advance(-step_back)
+    assert _burst(p, client, 40) == []  # only 400 ms of clock time since the error
+    p.advance(599)
+    assert "error" not in _burst(p, client, 40)
+    p.advance(1)
+    assert _burst(p, client, 40) == ["error"]
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(st.integers(-5000, 1500), st.integers(1, 40)), min_size=1, max_size=25))
+def test_rate_limit_errors_are_spaced_by_clock_time_even_when_it_steps_back(
+    bursts: list[tuple[int, int]],
+) -> None:
+    p = party()
+    client = p.connect()
+    forward = 0  # clock time that passed, counting no backward step
+    error_at: list[int] = []
+    for gap, count in bursts:
+        p.advance(gap)
+        forward += max(gap, 0)
+        for _ in range(count):
+            kinds = _burst(p, client, 1)
+            if kinds == ["error"]:
+                error_at.append(forward)
+            elif kinds == []:  # dropped silently: only within a second of the last error
+                assert error_at
+                assert forward - error_at[-1] < 1000
+    for earlier, later in itertools.pairwise(error_at):
+        assert later - earlier >= 1000
 
 
 # --------------------------------------------------------------------------

@@ -249,8 +249,10 @@ def table_rows(text: str, heading: str) -> list[list[str]]:
 # One input per row of the error table, with the message the core answers.
 ERROR_INPUTS: list[tuple[Wire | str, str]] = [
     ("[1, 2]", "Invalid message format"),
-    ('{"type": "ping", "payload": NaN}', "Invalid message format"),
-    ('{"type": "create_room", "payload": {"start_pos": 1e400}}', "Invalid message format"),
+    (
+        '{"type": "create_room", "payload": {"start_pos": 1e400}}',
+        "Field 'payload.start_pos' must be a finite number",
+    ),
     (
         '{"type": "ping", "payload": ' + "[" * 40 + "]" * 40 + "}",
         "Message nested deeper than 32 levels",
@@ -259,6 +261,11 @@ ERROR_INPUTS: list[tuple[Wire | str, str]] = [
     ({"type": "list_rooms", "ts": 1.5}, "Field 'ts' must be an integer"),
     ({"type": "join_room"}, "Field 'room' is required for join_room"),
     ({"type": "join_room", "room": 7}, "Field 'room' must be a string"),
+    ({"type": "join_room", "room": "r" * 65}, "Field 'room' is longer than 64 characters"),
+    (
+        {"type": "create_room", "payload": {"media_id": "m" * 129}},
+        "Field 'payload.media_id' is longer than 128 characters",
+    ),
     ({"type": "state_update", "room": ROOM}, "Field 'payload' is required for state_update"),
     ({"type": "create_room", "payload": [1]}, "Field 'payload' must be an object"),
     ({"type": "create_room", "payload": {"name": 7}}, "Field 'payload.name' must be a string"),
@@ -317,3 +324,20 @@ def test_timings_table_matches_config_defaults() -> None:
             assert default == f'"{value}"', name
         else:
             assert float(default.removesuffix(" s").replace(" ", "")) == value, name
+
+
+LIMITS_RST = Path(__file__).parents[2] / "docs" / "limits.rst"
+
+
+def test_limits_table_lists_every_core_limit_with_its_default() -> None:
+    rows = table_rows(LIMITS_RST.read_text(), "Protocol limits (core)")
+    config = Config()
+    limits = {
+        f.name
+        for f in attrs.fields(Config)
+        if f.name.startswith(("max_", "rate_limit")) and not f.name.endswith("_wait_ms")
+    }
+    assert {name.strip("`") for name, _, _ in rows} == limits
+    for name, default, _ in rows:
+        value = getattr(config, name.strip("`"))
+        assert float(default.removesuffix(" s").replace(" ", "")) == value, name

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from opensyncparty_core._clock_sync import ClockConfig, ClockEstimator, ClockSample
 
 SERVER_MINUS_LOCAL = 1_700_000_000_000.0 - 123_456.789
+# Offsets near 1.7e12 ms carry float rounding of about 2.4e-4 ms (one ulp);
+# bounds are compared with that slack, not 1e-6, which is below a float's resolution there.
+ROUNDING = 2 * math.ulp(SERVER_MINUS_LOCAL)
 
 
 def _exchange(
@@ -142,12 +145,12 @@ def _run_exchanges(
         error = abs(offset - (SERVER_MINUS_LOCAL + skew_ppm * 1e-6 * at))
         residual_skew = abs(skew_ppm - clock.skew_ppm) * 1e-6
         limit = max(s.rtt / 2.0 + 0.5 + residual_skew * abs(at - s.local) for s in used)
-        assert error <= limit + 1e-6
-        assert error <= bound + 1e-6
+        assert error <= limit + ROUNDING
+        assert error <= bound + ROUNDING
         if config.combine == 1:
             # NTP's filter: half the best round trip plus the skew accumulated since it.
             best = used[0]
-            assert error <= best.rtt / 2.0 + 0.5 + residual_skew * abs(at - best.local) + 1e-6
+            assert error <= best.rtt / 2.0 + 0.5 + residual_skew * abs(at - best.local) + ROUNDING
 
 
 _EXCHANGES = st.lists(
