@@ -253,11 +253,15 @@ async def _connect(
     tg: anyio.abc.TaskGroup,
 ) -> MpvPlayer:
     with anyio.move_on_after(timeout) as scope:
-        while not os.path.exists(path):
+        while True:
             if process.returncode is not None:
                 raise MpvError(f"mpv exited with status {process.returncode} before it started")
+            if os.path.exists(path):
+                # The socket file appears when mpv binds, a moment before it listens.
+                with suppress(MpvError):
+                    ipc = await MpvIpc.connect(path, clock, ipc_timeout)
+                    break
             await anyio.sleep(0.01)
-        ipc = await MpvIpc.connect(path, clock, ipc_timeout)
         player = MpvPlayer(ipc, clock, path, process.pid)
         tg.start_soon(player._run)
         await player._start()
