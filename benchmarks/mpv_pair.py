@@ -191,7 +191,9 @@ class Session:
     """When the host's player was told to play (each play's target)."""
 
 
-async def mpv_session(clip: pathlib.Path, links: Sequence[Link], seed: int) -> Session:
+async def mpv_session(
+    clip: pathlib.Path, links: Sequence[Link], seed: int, host_link: Link | None = None
+) -> Session:
     rng = random.Random(seed)
     server = WebSocketServer(host="127.0.0.1", port=0)
     async with anyio.create_task_group() as tg, AsyncExitStack() as stack:
@@ -205,7 +207,12 @@ async def mpv_session(clip: pathlib.Path, links: Sequence[Link], seed: int) -> S
         ]
         host_player = RecordedPlayer(host_mpv)
         host = Party(host_player)
-        host_conn = await stack.enter_async_context(connect(server.url))
+        host_url = server.url
+        if host_link is not None:
+            host_proxy = DelayProxy(server.port, host_link, rng)
+            await tg.start(host_proxy.serve)
+            host_url = f"ws://127.0.0.1:{host_proxy.port}/ws"
+        host_conn = await stack.enter_async_context(connect(host_url))
         tg.start_soon(functools.partial(host.run, host_conn, create="mpv_pair"))
         await host.joined.wait()
         room = host.room_id
@@ -369,20 +376,29 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=50.0, help="viewers' one-way delay")
     parser.add_argument("--jitter-ms", type=float, default=10.0, help="uniform ± jitter")
     parser.add_argument("--asymmetry", type=float, default=0.0, help="0: up = down")
+    parser.add_argument(
+        "--host-link",
+        choices=["loopback", "same"],
+        default="loopback",
+        help="the host's path: direct (default) or through a proxy like the viewers' "
+        "(as the simulator has it)",
+    )
     args = parser.parse_args()
     links = [Link(args.delay_ms, args.jitter_ms, args.asymmetry)] * args.viewers
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(pathlib.Path(tmp) / "clip.mp4", seconds=150.0)
         real = []
         for r in range(args.runs):
-            real.append(anyio.run(mpv_session, clip, links, r))
+            host_link = links[0] if args.host_link == "same" else None
+            real.append(anyio.run(mpv_session, clip, links, r, host_link))
             print(f"run {r + 1}/{args.runs}: {_row('mpv', figures(real[-1:]))}", flush=True)
     simulated = [sim_session(links, seed) for seed in range(args.seeds)]
     rows = {"mpv": figures(real), "simulator": figures(simulated)}
     print()
     print(
         f"{args.viewers} viewer(s), one-way {args.delay_ms:g} ms ± {args.jitter_ms:g} ms, "
-        f"asymmetry {args.asymmetry:g}; {args.runs} real run(s), {args.seeds} simulated"
+        f"asymmetry {args.asymmetry:g}, host link {args.host_link}; "
+        f"{args.runs} real run(s), {args.seeds} simulated"
     )
     header = (
         "| engine | p50 ms | p95 ms | max ms | start error ms (per play) "
