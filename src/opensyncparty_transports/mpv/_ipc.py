@@ -16,7 +16,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import socket
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import anyio
@@ -60,6 +62,7 @@ class MpvIpc:
         self._waiters: dict[int, _Waiter] = {}
         self._closed: MpvError | None = None
         self._send_lock = anyio.Lock()
+        self._read_done: anyio.Event | None = None
 
     @classmethod
     async def connect(cls, path: str, clock: Callable[[], float], timeout: float = 2.0) -> MpvIpc:
@@ -82,18 +85,19 @@ class MpvIpc:
         Returns when the connection ends, closed; requests still waiting then fail.
         Cancelling it closes the connection.
         """
-        done = anyio.Event()
+        done = self._read_done = anyio.Event()
 
         async def read() -> None:
-            # Shielded: the reader only ever stops by the socket closing. anyio's asyncio
-            # backend can fail a loop callback when a UNIX socket read is cancelled as
-            # data arrives (mpv writes 25 times a second); closing first avoids that.
+            # Shielded: the reader only ever stops at the end of the stream. On asyncio,
+            # anyio's UNIX sockets can fail a loop callback when a pending read is
+            # cancelled or closed as data arrives (mpv writes 25 times a second), so
+            # stopping is a shutdown of the socket, which the read sees as its end.
             with anyio.CancelScope(shield=True):
                 try:
                     await self._read(on_message)
                 finally:
-                    await self.aclose()
                     done.set()
+                    await anyio.aclose_forcefully(self._stream)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
@@ -102,7 +106,7 @@ class MpvIpc:
             finally:
                 if not done.is_set():
                     with anyio.CancelScope(shield=True):
-                        await self.aclose()  # the reader sees it and ends
+                        await self.aclose()
 
     async def _read(self, on_message: Callable[[dict[str, Any], float], None]) -> None:
         try:
@@ -168,6 +172,14 @@ class MpvIpc:
     async def aclose(self) -> None:
         """Close the connection; requests in flight fail with :class:`MpvError`."""
         self._fail_all(MpvError("IPC connection closed"))
+        done = self._read_done
+        if done is not None and not done.is_set():
+            raw = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+            if raw is not None:
+                with suppress(OSError):
+                    raw.shutdown(socket.SHUT_RDWR)
+                with anyio.move_on_after(1.0):
+                    await done.wait()
         await anyio.aclose_forcefully(self._stream)
 
     def _fail_all(self, error: MpvError) -> None:
