@@ -59,6 +59,7 @@ async def test_host_keys_drive_a_viewer_through_play_pause_seek_and_rate_correct
 
 async def test_a_viewer_joining_mid_play_starts_in_place(clip: pathlib.Path) -> None:
     async with mpv_room(clip, viewers=0) as room:
+        await anyio.sleep(0.5)  # a user takes longer than the client's first positioning
         await room.remote.command("set_property", "pause", False)
         await anyio.sleep(2.0)
         await room.add_viewer()

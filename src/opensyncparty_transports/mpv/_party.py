@@ -218,8 +218,13 @@ class Party:
     async def _forward_reports(self) -> None:
         try:
             async for report in self.player.reports():
-                outputs = self.client.player_event(report.action, report.position, report.at)
-                await self._handle(outputs)
+                # Under the lock and at the time it is handled: a report that waited
+                # behind a command must still meet that command's echo window.
+                async with self._lock:
+                    now = self.clock()
+                    outputs = self.client.player_event(report.action, report.position, now)
+                    await self._carry_out(outputs)
+                self._wake.set()
         finally:
             self._player_done.set()
 

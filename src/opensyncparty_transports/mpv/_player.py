@@ -66,7 +66,7 @@ class MpvPlayer:
         self._loaded = anyio.Event()
         self._gone = anyio.Event()
         self._restarted = anyio.Event()
-        self._changed = anyio.Event()
+        self._pause_changed = anyio.Event()
         self.frame_duration = 0.0
         """Seconds per video frame (``container-fps``); 0 without video."""
 
@@ -123,12 +123,18 @@ class MpvPlayer:
         await self._set_pause(False)
 
     async def _set_pause(self, paused: bool) -> None:
-        """Set ``pause`` and wait for mpv to say so: its reply comes before the change."""
+        """Set ``pause`` and wait for mpv to say it changed: its reply comes first.
+
+        Only a change is waited for, and only briefly: the user may flip it back
+        in between (mpv's own keys), and an unchanged property sends nothing.
+        """
+        if self.state.paused == paused:
+            await self.ipc.command("set_property", "pause", paused)
+            return
+        self._pause_changed = anyio.Event()
         await self.ipc.command("set_property", "pause", paused)
-        with anyio.move_on_after(self.ipc.timeout):
-            while self.state.paused != paused:
-                self._changed = anyio.Event()
-                await self._changed.wait()
+        with anyio.move_on_after(0.5):
+            await self._pause_changed.wait()
 
     def _due(self, command: Play) -> float:
         """Where the timeline of ``command`` is now."""
@@ -154,7 +160,8 @@ class MpvPlayer:
     def _on_message(self, message: dict[str, Any], at: float) -> None:
         if message.get("event") == "playback-restart":
             self._restarted.set()
-        self._changed.set()
+        elif message.get("name") == "pause":
+            self._pause_changed.set()
         for report in self.state.feed(message, at):
             with suppress(anyio.WouldBlock, anyio.BrokenResourceError):
                 self._reports_in.send_nowait(report)
