@@ -70,6 +70,8 @@ nitpick_ignore = [
     ("py:class", "anyio.abc.TaskStatus"),
     ("py:class", "anyio.Event"),
     ("py:class", "os.PathLike"),
+    ("py:class", "argparse.ArgumentParser"),
+    ("py:class", "argparse.Namespace"),
 ]
 
 # -- public names live at the package root -----------------------------------

@@ -1,12 +1,16 @@
-"""The original web client's algorithm, on the same engine, for comparison.
+"""The earlier benchmark's baseline, kept under its own name: ``hybrid``.
 
-The original client kept one offset estimate, an exponential moving average
-of ``server_ts + rtt / 2 - receive_time`` with weight 0.4 on each new sample,
-and steered with ``rate = clamp(1 + 0.5 * (expected - actual), 0.95, 1.05)``
-outside a 0.04 s dead zone, seeking at 2.5 s or more. It read the player's
-position as reported (no filter), did not compensate start lag, and its
-host's state updates carried no timestamp of their own. Its ping interval is
-not in the design notes; 5 s is assumed.
+It is *not* the upstream client (see :mod:`benchmarks.syncsim.upstream` for
+that): it runs :class:`SyncClient`'s scheduling (held starts, scheduled plays
+for the host too, seeks announced when the host plays again) with the
+upstream's estimator and controller. It keeps one offset estimate, an
+exponential moving average of ``server_ts + rtt / 2 - receive_time`` with
+weight 0.4 on each new sample, and steers with ``rate = clamp(1 + 0.5 *
+(expected - actual), 0.95, 1.05)`` outside a 0.04 s dead zone, seeking at
+2.5 s or more. It reads the player's position as reported (no filter), does
+not compensate start lag, and its host's state updates carry no timestamp of
+their own. Pings every 5 s. Its figures hide most of the upstream client's
+error, which is why the benchmark now reports both.
 """
 
 from __future__ import annotations

@@ -19,4 +19,6 @@ play = {"type": "player_event", "room": room, "payload": {"action": "play", "pos
 assert out.recipients == (host, guest)  # everyone, host included: send out.text to each
 assert isinstance(out.message, PlayerEvent)
 assert out.message.target_server_ts == 1_400 + 1_500  # start together, 1.5 s from now
-assert server.next_deadline() is None  # nothing pending: no timer to set
+# The join's room_list is coalesced with the create's: one timer, 250 ms after the last list.
+assert server.next_deadline() == 1_100 + 250
+assert server.handle_timer(now=1_350)[0].recipients == (host, guest)

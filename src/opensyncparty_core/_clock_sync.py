@@ -38,11 +38,14 @@ bound* (plus the slope itself when it was set to 0; never above what
 Error bound of the estimate. If the samples used have bounds ``e_i`` and ages
 ``a_i``, the true offset differs from the estimate by at most
 
-    max_i(e_i + |s_true - s| * a_i)  <=  max_i(e_i) + skew_bound * max_i(a_i)
+    max_i(e_i + |s_true| * rtt_i / 2 + |s_true - s| * a_i)
+        <=  max_i(e_i + max_skew * rtt_i / 2) + skew_bound * max_i(a_i)
 
 (:meth:`ClockEstimator.error_bound`), provided the true skew is within
 ``max_skew_ppm``; with ``combine = 1`` that is the best sample's half round
-trip plus the skew accumulated since it.
+trip plus the skew accumulated since it. (The ``|s_true| * rtt_i / 2`` term is
+the offset's own movement between the server's reading and the round trip's
+midpoint: tiny, but a bound must hold exactly.)
 
 Schedule. A burst of pings at start gets a first estimate quickly; after
 that the interval grows by ``interval_growth`` each time a new sample moves
@@ -225,7 +228,11 @@ class ClockEstimator:
         if not used:
             return None
         skew_bound = self.skew_bound_ppm * 1e-6
-        return max(s.error for s in used) + skew_bound * max(abs(now - s.local) for s in used)
+        # The offset moves with the true skew while the server's reading is up to
+        # half a round trip from the midpoint: that much is added to each sample's bound.
+        worst_skew = self.config.max_skew_ppm * 1e-6
+        errors = max(s.error + s.rtt / 2.0 * worst_skew for s in used)
+        return errors + skew_bound * max(abs(now - s.local) for s in used)
 
     def _fit_skew(self) -> None:
         config = self.config

@@ -37,6 +37,11 @@ class Config:
     max_ready_wait_ms: int = attrs.field(default=2000, validator=_non_negative)
     """Longest wait for every member's ``ready`` before a pending play is forced."""
 
+    room_list_interval_ms: int = attrs.field(default=250, validator=_non_negative)
+    """Least spacing of ``room_list`` broadcasts. Changes within it are coalesced
+    into one list of the final state, sent at the end of the interval; ``0``
+    broadcasts on every change. Replies (on connect, to ``list_rooms``) are never delayed."""
+
     min_state_update_interval_ms: int = attrs.field(default=500, validator=_non_negative)
     """Minimum spacing of relayed ``state_update`` messages that keep the play state."""
 

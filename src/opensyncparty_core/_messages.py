@@ -13,13 +13,12 @@ rules (rooms, hosts, timing): those live in ``_server.py`` and ``_rules.py``.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
+from . import _json
 from ._config import Config
 from ._errors import RemoteProtocolError
 from ._validation import (
@@ -306,9 +305,8 @@ Message: TypeAlias = ClientMessage | ServerMessage
 # Encoding
 # --------------------------------------------------------------------------
 
-# ensure_ascii: a lone surrogate from a client ("\ud800" is valid JSON) must be
-# re-escaped, or the UTF-8 encoding of the frame would fail for every recipient.
-_encode_json = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+# Compact ASCII JSON; orjson's where it gives the same text (see _json.py).
+_encode_json = _json.dumps
 
 
 def _envelope(
@@ -447,24 +445,7 @@ def encode_relay(
 # Decoding
 # --------------------------------------------------------------------------
 
-
-def _reject_constant(name: str) -> float:
-    # NaN and Infinity are not JSON; Python accepts them unless told not to.
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):  # 1e400 parses to inf; it could never be re-encoded
-        raise ValueError("number out of range")
-    return value
-
-
-_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-_decode_json = _decoder.decode
-# The C scanner behind decode(): one call, no whitespace regexes. Used when the
-# frame is exactly one JSON value (what clients send); decode() handles the rest.
-_scan_json: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
+_load_json = _json.loads
 
 
 MAX_NESTING = 32
@@ -487,12 +468,7 @@ def _too_deep(value: object) -> bool:
 
 def _load_object(text: str) -> dict[str, Any]:
     try:
-        try:
-            obj, end = _scan_json(text, 0)
-        except StopIteration:
-            end = -1
-        if end != len(text):
-            obj = _decode_json(text)
+        obj = _load_json(text)
     except RecursionError:
         raise RemoteProtocolError(INVALID_FORMAT) from None
     except ValueError:

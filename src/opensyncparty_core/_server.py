@@ -6,9 +6,9 @@ text or binary frame, a disconnection, the passing of time), always with the
 current clock reading ``now`` in milliseconds since the epoch, and gets back
 a list of :class:`Outgoing`: who must receive which text, in order. The
 server never reads a clock, never makes an id (the id source is injected)
-and never does I/O; its only timer is the pending-play deadline, exposed
-through :meth:`SessionServer.next_deadline` and
-:meth:`SessionServer.handle_timer`.
+and never does I/O; its timers (the pending-play deadline and the coalesced
+``room_list``, see ``_room_list.py``) are exposed through
+:meth:`SessionServer.next_deadline` and :meth:`SessionServer.handle_timer`.
 
 What must never leak in here: sockets, tasks, sleeping, logging of traffic,
 anything about WebSocket framing. What must never leak out: the mutable
@@ -55,6 +55,7 @@ from ._messages import (
     encode,
     encode_relay,
 )
+from ._room_list import RoomListCoalescer
 from ._rules import check_position, clean_room_name, state_update_drop_reason
 
 __all__ = ["Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
@@ -173,6 +174,7 @@ class SessionServer:
         # (deadline, sequence, room id, pending play); stale entries are skipped lazily.
         self._deadlines: list[tuple[int, int, str, PendingPlay]] = []
         self._sequence = 0
+        self._room_list_schedule = RoomListCoalescer(self.config.room_list_interval_ms)
         self._handlers: dict[type[Any], Callable[[_Client, Any, int], list[Outgoing]]] = {
             StateUpdate: self._on_state_update,
             PlayerEvent: self._on_player_event,
@@ -228,14 +230,18 @@ class SessionServer:
 
     def next_deadline(self) -> int | None:
         """The clock reading at which :meth:`handle_timer` must be called, if any."""
+        list_deadline = self._room_list_schedule.deadline()
         deadlines = self._deadlines
         while deadlines:
             _, _, room_id, pending = deadlines[0]
             room = self._rooms.get(room_id)
             if room is not None and room.pending_play is pending:
-                return deadlines[0][0]
+                play_deadline = deadlines[0][0]
+                if list_deadline is None:
+                    return play_deadline
+                return min(play_deadline, list_deadline)
             heapq.heappop(deadlines)
-        return None
+        return list_deadline
 
     def handle_timer(self, now: int) -> list[Outgoing]:
         """Fire every deadline that is due at ``now`` (early or repeated calls are harmless)."""
@@ -246,6 +252,8 @@ class SessionServer:
             room = self._rooms.get(room_id)
             if room is not None and room.pending_play is pending:
                 self._scheduled_play(room, pending.position, now, out)
+        if self._room_list_schedule.due(now):
+            self._send_room_list(now, out)
         return out
 
     # ------------------------------------------------------------------
@@ -541,6 +549,12 @@ class SessionServer:
         return RoomList(rooms=rooms, ts=now, server_ts=now)
 
     def _broadcast_room_list(self, now: int, out: list[Outgoing]) -> None:
+        """The room list changed: broadcast it now or at the coalescing deadline."""
+        if self._room_list_schedule.changed(now):
+            self._send_room_list(now, out)
+
+    def _send_room_list(self, now: int, out: list[Outgoing]) -> None:
+        self._room_list_schedule.sent(now)
         if self._clients:
             out.append(self._out(tuple(self._clients), self._room_list(now)))
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import inspect
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 
 from ._server import WebSocketServer
 
-__all__ = ["main", "serve_until_signal"]
+__all__ = ["add_limit_arguments", "limit_options", "main", "resolve_backend", "serve_until_signal"]
 
 logger = logging.getLogger("opensyncparty_transports.cli")
 
@@ -35,6 +38,101 @@ async def serve_until_signal(server: WebSocketServer) -> None:
             tg.cancel_scope.cancel()
 
 
+def resolve_backend(name: str) -> tuple[str, dict[str, Any]]:
+    """The anyio backend and its options for a ``--backend`` choice.
+
+    ``"uvloop"`` is asyncio on uvloop's event loop (the ``speedups`` extra);
+    ``"auto"`` is uvloop when it is installed, plain asyncio otherwise.
+    Raises :class:`ValueError` for ``"uvloop"`` without uvloop installed.
+    """
+    if name == "auto":
+        name = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    if name == "uvloop":
+        if importlib.util.find_spec("uvloop") is None:
+            raise ValueError(
+                "--backend uvloop needs uvloop: pip install 'opensyncparty-core[speedups]'"
+            )
+        return "asyncio", {"use_uvloop": True}
+    return name, {}
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: no limit), got {value}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+# (keyword argument of WebSocketServer, parser of the flag's value, help).
+# The flag is the keyword with dashes; the default is the constructor's own.
+_LIMITS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
+    ("queue_size", _at_least_one, "messages that may wait for one client before it is evicted"),
+    ("max_queue_bytes", _count, "bytes that may wait for one client before it is evicted"),
+    ("max_connections", _count, "WebSocket connections at once; one more gets HTTP 503"),
+    (
+        "max_connections_per_ip",
+        _count,
+        "WebSocket connections at once from one address; one more gets HTTP 429",
+    ),
+    ("max_fragments", _count, "frames one message may span; one more closes with 1009"),
+    (
+        "max_control_frames_per_second",
+        _count,
+        "pings and pongs per second from one client; one more closes with 1008",
+    ),
+    ("ping_interval", _seconds, "seconds of silence before the server pings a client"),
+    ("idle_timeout", _seconds, "seconds of silence before a client is closed with 1001"),
+    ("handshake_timeout", _positive_seconds, "seconds a client may take to send its request"),
+    ("close_timeout", _positive_seconds, "seconds the closing handshake may take"),
+)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add a flag per limit and timeout of :class:`WebSocketServer` to ``parser``.
+
+    ``--queue-size``, ``--max-connections``, ``--idle-timeout`` and so on,
+    with the server's defaults; ``0`` turns a limit off where the server
+    allows it. :func:`limit_options` reads them back.
+    """
+    defaults = inspect.signature(WebSocketServer).parameters
+    group = parser.add_argument_group("limits and timeouts (0: no limit)")
+    for name, parse, meaning in _LIMITS:
+        default = defaults[name].default
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            type=parse,
+            default=default,
+            metavar="N",
+            help=f"{meaning} (default {default})",
+        )
+
+
+def limit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :class:`WebSocketServer` parsed by :func:`add_limit_arguments`."""
+    return {name: getattr(args, name) for name, _, _ in _LIMITS}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``opensyncparty-server``."""
     parser = argparse.ArgumentParser(
@@ -50,14 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging level (default INFO)",
     )
     parser.add_argument(
-        "--backend", default="asyncio", choices=["asyncio", "trio"], help="default asyncio"
+        "--backend",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop", "trio"],
+        help="event loop (default auto: uvloop if installed, else asyncio)",
     )
-    parser.add_argument(
-        "--queue-size",
-        type=int,
-        default=256,
-        help="messages that may wait for one client before it is disconnected (default 256)",
-    )
+    add_limit_arguments(parser)
     return parser
 
 
@@ -67,9 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    server = WebSocketServer(host=args.host, port=args.port, queue_size=args.queue_size)
     try:
-        anyio.run(serve_until_signal, server, backend=args.backend)
+        backend, options = resolve_backend(args.backend)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
+    server = WebSocketServer(host=args.host, port=args.port, **limit_options(args))
+    logger.debug("event loop: %s %s", backend, options)
+    try:
+        anyio.run(serve_until_signal, server, backend=backend, backend_options=options)
     except Exception as exc:
         # Task groups wrap a failure such as "address already in use" in groups of one.
         cause: BaseException = exc

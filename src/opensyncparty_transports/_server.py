@@ -1,14 +1,16 @@
 """The WebSocket server: sockets and tasks around one :class:`SessionServer`.
 
-Theory of operation. One anyio task group holds a task per connection and
-one timer task. A connection task runs the HTTP handshake (wsproto's
-:class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades, ``GET
-/health`` answers JSON, anything else gets an HTTP error), keeps only the
-resulting WebSocket :class:`~wsproto.connection.Connection`, then reads: it
-feeds the socket's bytes to wsproto, reassembles messages under the size
-limit and hands them to the core. Whatever the core returns is fanned out
-without waiting, and a client whose outbound queue is full is evicted there
-and then, so nobody waits for it.
+Theory of operation. One anyio task group holds a task per connection, one
+timer task and one keepalive task; the accept loops (``_accept``) feed it
+and no accept error ends them. A connection task runs the HTTP handshake
+(wsproto's :class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades
+once ``_admission`` lets it, ``GET /health`` answers JSON, anything else
+gets an HTTP error), keeps only the resulting WebSocket
+:class:`~wsproto.connection.Connection`, then reads: it feeds the socket's
+bytes to wsproto, reassembles messages under the size and fragment limits
+and hands them to the core. Whatever the core returns is fanned out without
+waiting, and a client whose outbound queue is over its frame count or byte
+budget is evicted there and then, so nobody waits for it.
 
 Writing. Most frames never touch a queue or a task: when nothing is queued
 for a client and no write of ours is in progress, the socket's own buffer in
@@ -23,6 +25,13 @@ per recipient per frame cost far more than the protocol itself, and an idle
 client now holds one task and no task group of its own. The head of the
 queue may be the tail of a frame already partly on the wire: a graceful
 close sends that tail before the close frame, never drops it.
+
+Batching. While the events of one read are handled (a host that fell behind
+sends several messages in one segment), frames are gathered per recipient
+and written at the end in one system call per recipient; what the kernel
+does not take is queued frame by frame, so the queue's bounds still count
+frames and bytes as before. Under load, when the server falls behind, more
+than half of the frames shared a write this way (docs/performance.rst).
 
 Every call into the core is synchronous and made from a task of this event
 loop, so the core needs no locks. After each call the timer task is woken if
@@ -42,6 +51,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -52,6 +62,7 @@ from wsproto.events import (
     BytesMessage,
     CloseConnection,
     Ping,
+    Pong,
     RejectConnection,
     RejectData,
     Request,
@@ -61,7 +72,10 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
-from opensyncparty_core import Config, Outgoing, SessionServer
+from opensyncparty_core import Config, Error, Outgoing, SessionServer, encode
+
+from ._accept import AcceptLoop
+from ._admission import Admission, ThrottledLog
 
 __all__ = ["WebSocketServer", "wall_clock_ms"]
 
@@ -73,6 +87,15 @@ HEALTH_PATH = "/health"
 _RECEIVE_SIZE = 65_536
 # h11 refuses request heads over 16 KiB; the copy kept for routing needs no more.
 _MAX_HEAD_BYTES = 16_384
+# Queued bytes are written in chunks of at most this size (small frames
+# joined, a large one in slices of itself): never one buffer for the whole queue.
+_WRITE_CHUNK = 65_536
+# Repeated warnings of one kind (refused handshakes, evictions...) are logged
+# at most once per this many seconds, with the count of the others.
+LOG_INTERVAL = 10.0
+# Frames read while waiting for the peer's close frame, at most.
+_CLOSE_WAIT_FRAMES = 256
+INTERNAL_ERROR = "Internal server error: message not processed"
 
 
 def wall_clock_ms() -> int:
@@ -91,12 +114,20 @@ class _Connection:
         "client_id",
         "close_code",
         "close_reason",
+        "control_frames",
+        "control_window",
+        "fragments",
+        "heard",
         "lost",
+        "max_queue_bytes",
         "partial",
         "parts",
         "peer_close",
+        "pinged_at",
         "queue",
+        "queue_bytes",
         "queue_size",
+        "quiet_since",
         "raw_socket",
         "read_scope",
         "size",
@@ -114,14 +145,30 @@ class _Connection:
         ws: Connection,
         stream: anyio.abc.SocketStream,
         queue_size: int,
+        max_queue_bytes: int,
+        now: float,
     ) -> None:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
         self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        # Frames waiting for the writer task; never more than queue_size.
-        self.queue: collections.deque[bytes] = collections.deque()
+        # Frames waiting for the writer task; never more than queue_size frames
+        # nor, but for a single frame, more than max_queue_bytes bytes.
+        # A broadcast frame is one bytes object shared by every queue it is in;
+        # the unsent tail of a partly written one is a view of it, not a copy.
+        self.queue: collections.deque[bytes | memoryview] = collections.deque()
         self.queue_size = queue_size
+        self.queue_bytes = 0
+        self.max_queue_bytes = max_queue_bytes
+        # Keepalive: the reader sets ``heard`` on any bytes; the sweep turns it
+        # into ``quiet_since`` (event-loop seconds), so reading costs one store.
+        self.heard = False
+        self.quiet_since = now
+        self.pinged_at = now
+        # Frames of the incoming message so far; control frames in this window.
+        self.fragments = 0
+        self.control_frames = 0
+        self.control_window = now
         # The head of the queue is the unsent tail of a frame partly on the wire.
         self.partial = False
         # Set while the writer task is inside a stream write; a write cut short
@@ -150,9 +197,15 @@ class _Connection:
         queue = self.queue
         if queue or self.writer_active or self.writing:
             # Bytes of ours are still ahead of this frame: it goes behind them.
-            if len(queue) >= self.queue_size:
+            # An empty queue takes any one frame, so a frame over the byte
+            # budget still reaches a client that reads.
+            budget = self.max_queue_bytes  # 0: no byte limit
+            if len(queue) >= self.queue_size or (
+                budget and queue and self.queue_bytes + len(frame) > budget
+            ):
                 return False
             queue.append(frame)
+            self.queue_bytes += len(frame)
             return True
         # Nothing of ours is buffered anywhere, so the socket may be written
         # directly. The descriptor is looked up each time: once the backend has
@@ -162,9 +215,68 @@ class _Connection:
         except (BlockingIOError, InterruptedError):
             sent = 0
         if sent < len(frame):
-            queue.append(frame[sent:] if sent else frame)
+            rest = memoryview(frame)[sent:] if sent else frame
+            queue.append(rest)
+            self.queue_bytes += len(rest)
             self.partial = sent > 0
         return True
+
+    def push_many(self, frames: list[bytes]) -> bool:
+        """:meth:`push` for several frames, in one write when nothing is ahead of them.
+
+        What the kernel does not take is queued frame by frame, as single
+        pushes would have queued it, so the bounds count the same either way.
+        """
+        queue = self.queue
+        if len(frames) == 1 or queue or self.writer_active or self.writing:
+            return all(self.push(frame) for frame in frames)
+        try:
+            sent = os.write(self.raw_socket.fileno(), b"".join(frames))
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        offset = 0
+        for frame in frames:
+            end = offset + len(frame)
+            if end > sent:
+                if offset < sent:  # partly written: its tail heads the queue
+                    rest = memoryview(frame)[sent - offset :]
+                    queue.append(rest)
+                    self.queue_bytes += len(rest)
+                    self.partial = True
+                elif not queue:  # an empty queue takes any one frame
+                    queue.append(frame)
+                    self.queue_bytes += len(frame)
+                elif not self.push(frame):
+                    return False
+            offset = end
+        return True
+
+    def pop_chunk(self) -> bytes | memoryview:
+        """Take the next write off the queue, at most ``_WRITE_CHUNK`` bytes.
+
+        Small frames are joined; a larger frame goes out in views of itself,
+        its rest staying at the head of the queue as a partly sent frame. A
+        backend that copies what it cannot send at once (asyncio before 3.12)
+        so copies at most one chunk per client.
+        """
+        queue = self.queue
+        data = queue.popleft()
+        self.partial = False
+        if len(data) > _WRITE_CHUNK:
+            view = memoryview(data)
+            queue.appendleft(view[_WRITE_CHUNK:])
+            self.partial = True
+            data = view[:_WRITE_CHUNK]
+        elif queue and len(data) + len(queue[0]) <= _WRITE_CHUNK:
+            parts = [data]
+            size = len(data)
+            while queue and size + len(queue[0]) <= _WRITE_CHUNK:
+                frame = queue.popleft()
+                parts.append(frame)
+                size += len(frame)
+            data = b"".join(parts)
+        self.queue_bytes -= len(data)
+        return data
 
     def request_close(self, code: int, reason: str, *, abort_write: bool = False) -> None:
         """Stop reading; the connection task then finishes writing and sends a close frame.
@@ -189,12 +301,31 @@ class WebSocketServer:
         ``config.max_message_bytes`` is the largest incoming message.
     :param queue_size: messages that may wait for one client; a client with a
         full queue is disconnected (close code 1008).
+    :param max_queue_bytes: bytes that may wait for one client; a client over
+        it is disconnected like one with a full queue (an empty queue always
+        takes one frame, however large).
     :param clock: returns the core's ``now``; :func:`wall_clock_ms` by default.
     :param id_source: returns a new unique id per call; UUID4 strings by default.
     :param handshake_timeout: seconds a connection may take to complete its
         HTTP request.
     :param close_timeout: seconds the closing handshake may take before the
         socket is closed regardless.
+    :param max_connections: WebSocket connections at once; one more upgrade
+        request is answered HTTP 503.
+    :param max_connections_per_ip: WebSocket connections at once from one
+        client address; one more is answered HTTP 429.
+    :param max_fragments: frames one incoming message may span; one more
+        closes the connection with 1009.
+    :param max_control_frames_per_second: pings and pongs one connection may
+        send per second; one more closes it with 1008.
+    :param ping_interval: seconds of silence from a client after which the
+        server pings it (browsers answer pings by themselves).
+    :param idle_timeout: seconds of silence (not even a pong) after which a
+        client is closed with 1001; the core hears that it left.
+
+    For every limit and timeout but ``queue_size``, ``handshake_timeout`` and
+    ``close_timeout``, ``0`` turns it off. The limits table in the docs lists
+    them all.
 
     Run it with ``await server.serve()`` in a task group and end it with
     :meth:`stop`; :func:`serve_until_signal` does both for a process.
@@ -207,25 +338,62 @@ class WebSocketServer:
         port: int = 3000,
         config: Config | None = None,
         queue_size: int = 256,
+        max_queue_bytes: int = 1_048_576,
         clock: Callable[[], int] = wall_clock_ms,
         id_source: Callable[[], str] = _new_id,
         handshake_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        max_connections: int = 1000,
+        max_connections_per_ip: int = 100,
+        max_fragments: int = 128,
+        max_control_frames_per_second: int = 20,
+        ping_interval: float = 30.0,
+        idle_timeout: float = 60.0,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size!r}")
+        for name, positive in (
+            ("handshake_timeout", handshake_timeout),
+            ("close_timeout", close_timeout),
+        ):
+            if not positive > 0:
+                raise ValueError(f"{name} must be > 0, got {positive!r}")
+        for name, limit in (
+            ("max_queue_bytes", max_queue_bytes),
+            ("max_fragments", max_fragments),
+            ("max_control_frames_per_second", max_control_frames_per_second),
+            ("ping_interval", ping_interval),
+            ("idle_timeout", idle_timeout),
+        ):
+            if not limit >= 0:
+                raise ValueError(f"{name} must be >= 0 (0: no limit), got {limit!r}")
         self.host = host
         self.core = SessionServer(id_source=id_source, config=config)
         """The protocol state machine. Read its views (``client_ids``, ``room(...)``)
         freely; its event methods belong to this server."""
         self.queue_size = queue_size
+        self.max_queue_bytes = max_queue_bytes
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout
+        self.max_fragments = max_fragments
+        self.max_control_frames_per_second = max_control_frames_per_second
+        self.ping_interval = ping_interval
+        self.idle_timeout = idle_timeout
+        self._admission = Admission(max_connections, max_connections_per_ip)
         self._clock = clock
         self._port: int | None = None
         self._requested_port = port
         self._connections: dict[str, _Connection] = {}
-        self._handshakes: set[anyio.CancelScope] = set()
+        # Handshakes in progress and when they began, oldest first.
+        self._handshakes: dict[anyio.CancelScope, float] = {}
+        warn = logging.WARNING
+        self._log_refused = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_bad_handshake = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_eviction = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_frame_limit = ThrottledLog(logger, warn, LOG_INTERVAL)
+        self._log_idle = ThrottledLog(logger, logging.INFO, LOG_INTERVAL)
+        self._log_core_failure = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
+        self._log_handler_failure = ThrottledLog(logger, logging.ERROR, LOG_INTERVAL)
         self._stopping = False
         self._accept_scope: anyio.CancelScope | None = None
         # Writer tasks run here, next to the connection tasks that end them.
@@ -235,10 +403,26 @@ class WebSocketServer:
         # Frames outgoing text once per broadcast; the per-client wsproto
         # connections still do the handshake, reading, control frames and close.
         self._framer = FrameProtocol(client=False, extensions=[])
+        # Frames gathered per client while a read is being handled, written in
+        # one system call per client at its end (see _read_loop).
+        self._batches: dict[_Connection, list[bytes]] = {}
+        self._holding = False
         self.evictions = 0
         """Clients disconnected so far because their outbound queue was full."""
         self.peak_queue_length = 0
         """Longest outbound queue any client has had (never above ``queue_size``)."""
+        self.peak_queue_bytes = 0
+        """Most bytes any client's outbound queue has held."""
+
+    @property
+    def handshake_failures(self) -> int:
+        """Upgrade requests refused as malformed (HTTP 400) or cut at the handshake timeout."""
+        return self._log_bad_handshake.total
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections refused for a cap (HTTP 503 or 429) or shed for lack of descriptors."""
+        return self._log_refused.total
 
     # ------------------------------------------------------------------
     # Public API
@@ -268,10 +452,21 @@ class WebSocketServer:
             local_host=self.host, local_port=self._requested_port
         )
         self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        acceptor = AcceptLoop(
+            handle=self._handle_stream,
+            shed_response=self._shed_response,
+            handshakes=self._handshakes,
+            log_error=ThrottledLog(logger, logging.ERROR, LOG_INTERVAL),
+            log_refused=self._log_refused,
+            read_timeout=min(self.handshake_timeout, 1.0),
+        )
+        acceptor.take_reserve()
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             timer_scope = anyio.CancelScope()
             tg.start_soon(self._run_timer, timer_scope)
+            keepalive_scope = anyio.CancelScope()
+            tg.start_soon(self._run_keepalive, keepalive_scope)
             logger.info("opensyncparty listening on %s", self.url)
             task_status.started(self._port)
             async with listener:
@@ -279,14 +474,18 @@ class WebSocketServer:
                     self._accept_scope = accept_scope
                     if self._stopping:
                         accept_scope.cancel()
-                    await listener.serve(self._handle_stream, task_group=tg)
+                    async with anyio.create_task_group() as accept_group:
+                        for one in listener.listeners:
+                            accept_group.start_soon(acceptor.run, one, tg)
             logger.info("shutting down: closing %d client(s)", len(self._connections))
             for scope in self._handshakes:
                 scope.cancel()
             for conn in list(self._connections.values()):
                 conn.request_close(CloseReason.GOING_AWAY, "server shutting down")
             timer_scope.cancel()
+            keepalive_scope.cancel()
         self._task_group = None
+        acceptor.release_reserve()
         logger.info("stopped")
 
     def stop(self) -> None:
@@ -297,6 +496,19 @@ class WebSocketServer:
         self._stopping = True
         if self._accept_scope is not None:
             self._accept_scope.cancel()
+
+    def _shed_response(self, head: bytes) -> bytes:
+        """The answer to a client refused for lack of descriptors: /health, or 503."""
+        if _request_line(head) == ("GET", HEALTH_PATH):
+            status, body, _, content_type = self._health()
+        else:
+            status, body, content_type = 503, "server at capacity\n", b"text/plain"
+        payload = body.encode()
+        return (
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Service Unavailable'}\r\n"
+            f"content-type: {content_type.decode()}\r\n"
+            f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
+        ).encode() + payload
 
     # ------------------------------------------------------------------
     # Connections
@@ -309,28 +521,40 @@ class WebSocketServer:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             logger.debug("connection lost: %r", exc)
         except Exception:
-            logger.exception("connection handler failed")
+            self._log_handler_failure("connection handler failed", exc_info=True)
 
     async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             ws: Connection | None = None
+            address = _peer_address(stream)
             with anyio.CancelScope() as scope:
-                self._handshakes.add(scope)
+                self._handshakes[scope] = anyio.current_time()
                 if self._stopping:  # accepted just before stop(): do not start
                     scope.cancel()
                 try:
-                    with anyio.move_on_after(self.handshake_timeout):
-                        ws = await self._handshake(stream)
+                    with anyio.move_on_after(self.handshake_timeout) as timeout:
+                        ws = await self._handshake(stream, address)
+                    if timeout.cancelled_caught:
+                        self._log_bad_handshake(
+                            "handshake from %s timed out after %g s",
+                            _peer(stream),
+                            self.handshake_timeout,
+                        )
                 finally:
-                    self._handshakes.discard(scope)
-            if scope.cancelled_caught or self._stopping or ws is None:
+                    self._handshakes.pop(scope, None)
+            if ws is None:
                 return
-            await self._run_websocket(stream, ws)
+            try:
+                if not (scope.cancelled_caught or self._stopping):
+                    await self._run_websocket(stream, ws)
+            finally:
+                self._admission.release(address)
 
-    async def _handshake(self, stream: anyio.abc.SocketStream) -> Connection | None:
+    async def _handshake(self, stream: anyio.abc.SocketStream, address: str) -> Connection | None:
         """Read the HTTP request; upgrade it, or answer it and return None.
 
         Only the WebSocket connection outlives this: the HTTP parser is dropped.
+        An upgraded connection holds an admission slot for ``address``.
         """
         handshake = H11Handshake(ConnectionType.SERVER)
         head = b""
@@ -351,13 +575,29 @@ class WebSocketServer:
                 if isinstance(event, Request):
                     path = urlsplit(event.target).path
                     if path == WEBSOCKET_PATH:
-                        await stream.send(handshake.send(AcceptConnection()))
-                        return handshake.connection
+                        return await self._upgrade(stream, handshake, head, address)
                     if path == HEALTH_PATH:
                         await self._send_response(stream, handshake, *self._health())
                     else:
                         await self._send_response(stream, handshake, 404, "Not Found\n")
                     return None
+
+    async def _upgrade(
+        self, stream: anyio.abc.SocketStream, handshake: H11Handshake, head: bytes, address: str
+    ) -> Connection | None:
+        """Admit the upgrade request (101, holding a slot) or refuse it with its status."""
+        refusal = self._admission.admit(_http_version(head), address)
+        if refusal is not None:
+            log = self._log_bad_handshake if refusal.status == 400 else self._log_refused
+            log("refused %s with HTTP %d: %s", _peer(stream), refusal.status, refusal.reason)
+            await self._send_response(stream, handshake, refusal.status, f"{refusal.reason}\n")
+            return None
+        try:
+            await stream.send(handshake.send(AcceptConnection()))
+        except BaseException:
+            self._admission.release(address)
+            raise
+        return handshake.connection
 
     async def _answer_http(
         self,
@@ -376,7 +616,7 @@ class WebSocketServer:
         elif path == WEBSOCKET_PATH or path is None or not isinstance(hint, RejectConnection):
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
-            logger.warning("refused a bad upgrade request from %s: %s", _peer(stream), exc)
+            self._log_bad_handshake("refused a bad upgrade request from %s: %s", _peer(stream), exc)
             await self._send_response(stream, ws, status, f"{exc}\n", headers)
         else:
             await self._send_response(stream, ws, 404, "Not Found\n")
@@ -415,7 +655,9 @@ class WebSocketServer:
 
     async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: Connection) -> None:
         client_id, out = self.core.connect(self._clock())
-        conn = _Connection(client_id, ws, stream, self.queue_size)
+        conn = _Connection(
+            client_id, ws, stream, self.queue_size, self.max_queue_bytes, anyio.current_time()
+        )
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
@@ -438,29 +680,80 @@ class WebSocketServer:
                 data: bytes | None = await stream.receive(_RECEIVE_SIZE)
             except (anyio.EndOfStream, anyio.BrokenResourceError):
                 data = None
+            if conn.close_code is not None or conn.lost:
+                # Closed (e.g. evicted by another client's broadcast) while
+                # this read was completing: the core has forgotten this client.
+                return
+            conn.heard = True
             ws.receive_data(data)
-            for event in ws.events():
-                if isinstance(event, (TextMessage, BytesMessage)):
-                    self._on_message_data(conn, event)
-                elif isinstance(event, Ping):
-                    self._deliver(self._enqueue(conn, ws.send(event.response())))
-                elif isinstance(event, CloseConnection):
-                    if ws.state is ConnectionState.OPEN:
-                        # wsproto found a framing error and reports it as a close.
-                        logger.warning(
-                            "client %s broke the WebSocket protocol: %s",
-                            conn.client_id,
-                            event.reason,
-                        )
-                        conn.request_close(event.code, event.reason or "protocol error")
-                    else:
-                        conn.peer_close = event
-                        if conn.close_code is None:
-                            conn.close_code = event.code
-                            conn.close_reason = f"closed by peer ({event.code})"
-                    return
-                if conn.close_code is not None or conn.lost:
-                    return
+            # Everything one read brings (a host behind by several seeks) is
+            # written once per recipient, not once per message.
+            self._holding = True
+            try:
+                for event in ws.events():
+                    if isinstance(event, (TextMessage, BytesMessage)):
+                        if event.frame_finished and self._too_many_fragments(conn, event):
+                            return
+                        self._on_message_data(conn, event)
+                    elif isinstance(event, (Ping, Pong)):
+                        if self._too_many_control_frames(conn):
+                            return
+                        if isinstance(event, Ping):
+                            self._batches.setdefault(conn, []).append(ws.send(event.response()))
+                    elif isinstance(event, CloseConnection):
+                        if ws.state is ConnectionState.OPEN:
+                            # wsproto found a framing error and reports it as a close.
+                            logger.warning(
+                                "client %s broke the WebSocket protocol: %s",
+                                conn.client_id,
+                                event.reason,
+                            )
+                            conn.request_close(event.code, event.reason or "protocol error")
+                        else:
+                            conn.peer_close = event
+                            if conn.close_code is None:
+                                conn.close_code = event.code
+                                conn.close_reason = f"closed by peer ({event.code})"
+                        return
+                    if conn.close_code is not None or conn.lost:
+                        return
+            finally:
+                self._holding = False
+                self._flush()
+
+    def _too_many_fragments(self, conn: _Connection, event: TextMessage | BytesMessage) -> bool:
+        """Count a finished frame of the incoming message; close on one over the limit."""
+        if event.message_finished:
+            conn.fragments = 0
+            return False
+        conn.fragments += 1
+        limit = self.max_fragments
+        if not limit or conn.fragments < limit:
+            return False
+        # Even the final frame would be one too many.
+        self._log_frame_limit(
+            "client %s sent a message in over %d fragments", conn.client_id, limit
+        )
+        conn.request_close(CloseReason.MESSAGE_TOO_BIG, f"message in over {limit} fragments")
+        return True
+
+    def _too_many_control_frames(self, conn: _Connection) -> bool:
+        """Count a ping or pong in this second; close on one over the limit."""
+        limit = self.max_control_frames_per_second
+        if not limit:
+            return False
+        now = anyio.current_time()
+        if now - conn.control_window >= 1.0:
+            conn.control_window = now
+            conn.control_frames = 0
+        conn.control_frames += 1
+        if conn.control_frames <= limit:
+            return False
+        self._log_frame_limit(
+            "client %s sent over %d control frames in a second", conn.client_id, limit
+        )
+        conn.request_close(CloseReason.POLICY_VIOLATION, f"over {limit} control frames per second")
+        return True
 
     def _on_message_data(self, conn: _Connection, event: TextMessage | BytesMessage) -> None:
         """Reassemble a message, refusing to hold more than the size limit."""
@@ -482,10 +775,20 @@ class WebSocketServer:
         conn.parts.clear()
         conn.size = 0
         now = self._clock()
-        if isinstance(event, TextMessage):
-            self._deliver(self.core.receive(conn.client_id, text, now))
-        else:
-            self._deliver(self.core.receive_binary(conn.client_id, now))
+        try:
+            if isinstance(event, TextMessage):
+                out = self.core.receive(conn.client_id, text, now)
+            else:
+                out = self.core.receive_binary(conn.client_id, now)
+        except Exception:
+            # The core promises an answer to anything a client sends; if a bug
+            # breaks that promise, only this message is lost, not the client.
+            self._log_core_failure(
+                "the core failed on a message from client %s", conn.client_id, exc_info=True
+            )
+            error = Error(message=INTERNAL_ERROR, ts=now, server_ts=now)
+            out = [Outgoing(recipients=(conn.client_id,), text=encode(error))]
+        self._deliver(out)
 
     def _start_writer(self, conn: _Connection) -> None:
         assert self._task_group is not None  # connections exist only while serving
@@ -499,12 +802,11 @@ class WebSocketServer:
         try:
             with scope:
                 while queue:
-                    # Everything queued goes out in one write.
-                    data = queue[0] if len(queue) == 1 else b"".join(queue)
-                    queue.clear()
-                    conn.partial = False
+                    data = conn.pop_chunk()
                     conn.writing = True
-                    await conn.stream.send(data)
+                    # Both backends write any bytes-like object (a memoryview
+                    # tail included), though anyio annotates ``bytes``.
+                    await conn.stream.send(cast(bytes, data))
                     conn.writing = False
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             conn.close_reason = conn.close_reason or "connection lost"
@@ -526,6 +828,7 @@ class WebSocketServer:
                 queue.pop()
         else:
             queue.clear()
+        conn.queue_bytes = len(queue[0]) if queue else 0
         if conn.writer_active:
             conn.writer_done = anyio.Event()
             await conn.writer_done.wait()
@@ -551,14 +854,26 @@ class WebSocketServer:
                 code = conn.close_code if conn.close_code is not None else 1000
                 await stream.send(ws.send(CloseConnection(code=code, reason=conn.close_reason)))
             # RFC 6455 7.1.1: the server closes TCP once the peer's close frame is in.
+            # A peer that floods frames instead is not parsed past the limits
+            # below; its bytes are drained unread until the close timeout, so
+            # that closing does not reset the connection before it reads our close.
+            budget_bytes, budget_frames = _RECEIVE_SIZE, _CLOSE_WAIT_FRAMES
             while ws.state is ConnectionState.LOCAL_CLOSING:
+                for _ in ws.events():
+                    budget_frames -= 1
+                    if budget_frames < 0:
+                        break
+                if ws.state is not ConnectionState.LOCAL_CLOSING:
+                    return
+                if budget_bytes <= 0 or budget_frames < 0:
+                    await _drain(stream)
+                    return
                 try:
-                    data: bytes | None = await stream.receive(_RECEIVE_SIZE)
+                    data: bytes | None = await stream.receive(budget_bytes)
                 except anyio.EndOfStream:
                     data = None
+                budget_bytes -= len(data) if data else budget_bytes
                 ws.receive_data(data)
-                for _ in ws.events():
-                    pass
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass
 
@@ -572,13 +887,13 @@ class WebSocketServer:
             return []
         return self.core.disconnect(conn.client_id, self._clock())
 
-    def _enqueue(self, conn: _Connection, frame: bytes) -> list[Outgoing]:
-        """Send ``frame`` to ``conn`` without waiting; evict ``conn`` if its queue is full.
+    def _enqueue(self, conn: _Connection, frames: list[bytes]) -> list[Outgoing]:
+        """Send ``frames`` to ``conn`` without waiting; evict ``conn`` if its queue is full.
 
         Returns what the core has to say about ``conn`` leaving, if it did.
         """
         try:
-            accepted = conn.push(frame)
+            accepted = conn.push_many(frames)
         except OSError as exc:
             # As if the writer's send had failed, but the core hears of it now.
             logger.debug("client %s: write failed: %r", conn.client_id, exc)
@@ -588,10 +903,11 @@ class WebSocketServer:
             return self._forget(conn)
         if not accepted:
             self.evictions += 1
-            logger.warning(
-                "client %s evicted: outbound queue full (%d messages)",
+            self._log_eviction(
+                "client %s evicted: outbound queue full (%d messages, %d bytes)",
                 conn.client_id,
-                self.queue_size,
+                len(conn.queue),
+                conn.queue_bytes,
             )
             conn.request_close(
                 CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
@@ -601,16 +917,23 @@ class WebSocketServer:
         if queued:
             if queued > self.peak_queue_length:
                 self.peak_queue_length = queued
+            if conn.queue_bytes > self.peak_queue_bytes:
+                self.peak_queue_bytes = conn.queue_bytes
             if not conn.writer_active:
                 self._start_writer(conn)
         return []
 
     def _deliver(self, out: list[Outgoing]) -> None:
-        """Fan out the core's messages; evictions add their own messages at the end."""
-        pending = collections.deque(out)
+        """Fan out the core's messages: now, or at the end of the read being handled."""
+        self._collect(out)
+        if not self._holding:
+            self._flush()
+
+    def _collect(self, out: list[Outgoing]) -> None:
+        """Add each message's frame to its recipients' batches, framed once per message."""
         connections = self._connections
-        while pending:
-            outgoing = pending.popleft()
+        batches = self._batches
+        for outgoing in out:
             # Server frames are unmasked, so one frame serves every recipient.
             frame: bytes | None = None
             for recipient in outgoing.recipients:
@@ -618,7 +941,20 @@ class WebSocketServer:
                 if conn is not None:
                     if frame is None:
                         frame = bytes(self._framer.send_data(outgoing.text, fin=True))
-                    pending.extend(self._enqueue(conn, frame))
+                    batch = batches.get(conn)
+                    if batch is None:
+                        batches[conn] = [frame]
+                    else:
+                        batch.append(frame)
+
+    def _flush(self) -> None:
+        """Write each client's batch in one go; evictions add their own messages."""
+        while self._batches:
+            batches, self._batches = self._batches, {}
+            for conn, frames in batches.items():
+                # An eviction earlier in this loop may have ended this connection.
+                if self._connections.get(conn.client_id) is conn:
+                    self._collect(self._enqueue(conn, frames))
         deadline = self.core.next_deadline()
         if deadline is not None and (
             self._armed_deadline is None or deadline < self._armed_deadline
@@ -641,6 +977,52 @@ class WebSocketServer:
                 self._armed_deadline = None
                 self._deliver(self.core.handle_timer(self._clock()))
 
+    async def _run_keepalive(self, scope: anyio.CancelScope) -> None:
+        """Ping quiet clients; close the ones silent past the idle timeout."""
+        enabled = [t for t in (self.ping_interval, self.idle_timeout) if t]
+        if not enabled:
+            return
+        # A sweep costs one comparison per client; a quarter of the shortest
+        # period keeps the timeouts within 25 % of their values.
+        tick = min(1.0, min(enabled) / 4)
+        with scope:
+            while True:
+                await anyio.sleep(tick)
+                now = anyio.current_time()
+                for conn in list(self._connections.values()):
+                    if conn.close_code is not None:
+                        continue
+                    if conn.heard:
+                        conn.heard = False
+                        conn.quiet_since = now
+                    quiet = now - conn.quiet_since
+                    if self.idle_timeout and quiet >= self.idle_timeout:
+                        self._log_idle("client %s closed: silent for %.0f s", conn.client_id, quiet)
+                        conn.request_close(CloseReason.GOING_AWAY, "idle timeout", abort_write=True)
+                    elif (
+                        self.ping_interval
+                        and quiet >= self.ping_interval
+                        and now - conn.pinged_at >= self.ping_interval
+                        and conn.ws.state is ConnectionState.OPEN
+                    ):
+                        conn.pinged_at = now
+                        self._deliver(self._enqueue(conn, [conn.ws.send(Ping())]))
+
+
+async def _drain(stream: anyio.abc.SocketStream) -> None:
+    """Half-close, then read and drop everything until the peer ends (the caller bounds it)."""
+    with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+        await stream.send_eof()
+        while True:
+            await stream.receive(_RECEIVE_SIZE)
+
+
+def _http_version(head: bytes) -> bytes | None:
+    """The HTTP version of a request head (``b"HTTP/1.1"``), or ``None`` if unreadable."""
+    line = head.lstrip(b"\r\n").split(b"\r\n", 1)[0]
+    parts = line.split(b" ")
+    return parts[2] if len(parts) == 3 else None
+
 
 def _request_line(head: bytes) -> tuple[str | None, str | None]:
     """Method and path of a request head, or ``None`` where unreadable.
@@ -658,6 +1040,12 @@ def _request_line(head: bytes) -> tuple[str | None, str | None]:
     except (UnicodeDecodeError, ValueError):
         return None, None
     return method, path
+
+
+def _peer_address(stream: anyio.abc.SocketStream) -> str:
+    """The client's IP address: the key of the per-address connection cap."""
+    address = stream.extra(anyio.abc.SocketAttribute.remote_address, "?")
+    return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
 def _peer(stream: anyio.abc.SocketStream) -> str:

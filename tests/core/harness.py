@@ -90,7 +90,14 @@ class Party:
         return room, host, others
 
 
+EVERY_CHANGE = Config(room_list_interval_ms=0)
+"""The default timings, but a ``room_list`` on every change: the tests of the room
+rules check each change's own list. Coalescing is tested in ``test_room_list.py``."""
+
+
 def party(config: Config | None = None, *, seed: int = 0) -> Party:
+    if config is None:
+        config = EVERY_CHANGE
     return Party(SessionServer(id_source=seeded_uuid4s(seed), config=config))
 
 

@@ -14,8 +14,9 @@ sets and pending plays, and the invariants of the house style must hold:
 - every text decodes to its ``Outgoing.message``, with ``ts`` = ``now``;
 - after ``handle_timer(now)``, ``next_deadline()`` is not in the past.
 
-Rate limiting is turned off (it is tested on its own) and rooms hold 3
-members, so that "room full" happens often.
+Rate limiting is turned off (it is tested on its own), rooms hold 3
+members, so that "room full" happens often, and ``room_list`` is not
+coalesced (``test_room_list.py`` has the machine for that).
 """
 
 from __future__ import annotations
@@ -45,7 +46,15 @@ from opensyncparty_core import (
 from tests.core.harness import T0
 from tests.core.strategies import json_values
 
-CONFIG = attrs.evolve(Config(), max_room_size=3, rate_limit_burst=10**9, rate_limit_per_second=1e9)
+# room_list on every change: each step's list is checked here; test_room_list.py
+# checks the coalesced default.
+CONFIG = attrs.evolve(
+    Config(),
+    max_room_size=3,
+    rate_limit_burst=10**9,
+    rate_limit_per_second=1e9,
+    room_list_interval_ms=0,
+)
 NOT_A_ROOM = ("00000000-0000-4000-8000-000000000000", "", None)
 NOT_ABOUT_A_ROOM = frozenset({"client_hello", "room_list", "pong", "error"})
 GARBAGE = (

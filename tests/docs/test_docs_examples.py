@@ -174,7 +174,10 @@ def test_memory_transport_plays_and_forces_pending_plays() -> None:
     host.send({"type": "player_event", "room": room, "payload": {"action": "play"}})
     assert guest.receive() == []  # the guest is not ready: the play waits
     net.advance(Config().max_ready_wait_ms - 1)
-    assert guest.receive() == []
+    # The join's room_list, coalesced: it went out at the create's list + the interval.
+    (late_list,) = guest.receive()
+    assert late_list["type"] == "room_list"
+    assert late_list["ts"] == 1_000 + Config().room_list_interval_ms
     net.advance(1)
     (play,) = guest.receive()
     assert play["payload"] == {
@@ -182,7 +185,7 @@ def test_memory_transport_plays_and_forces_pending_plays() -> None:
         "position": 12,
         "target_server_ts": 1_000 + Config().max_ready_wait_ms + Config().play_schedule_ms,
     }
-    assert host.receive() == [play]
+    assert host.receive() == [late_list, play]
 
     guest.close()
     assert [m["type"] for m in host.receive()] == ["client_left", "room_list"]

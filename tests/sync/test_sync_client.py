@@ -191,6 +191,43 @@ def test_pong_sample_settles_server_time() -> None:
     assert abs(estimate - (now + OFFSET)) <= 1.0
 
 
+def test_command_before_the_first_pong_runs_at_its_local_target() -> None:
+    # Until a pong arrives the offset is the first message's ``ts`` minus its arrival:
+    # late by one one-way delay, never of the wrong sign.
+    client = SyncClient()
+    now = 2_000.0
+    one_way = 5.0
+    hello = ClientHello(client_id=ME, ts=server(now - one_way), server_ts=server(now - one_way))
+    client.receive(hello, now)
+    estimate = client.server_time(now)
+    assert estimate is not None
+    assert now + OFFSET - one_way - 1.0 <= estimate <= now + OFFSET
+    state = RoomState(
+        room=ROOM,
+        client=ME,
+        name="n",
+        host_id=HOST,
+        position=0.0,
+        play_state="paused",
+        participant_count=2,
+        media_id="m",
+        ts=server(now),
+        server_ts=server(now),
+    )
+    client.receive(state, now + 1.0)
+    target = server(now) + 1500
+    out = client.receive(command("play", 12.0, target), now + 20.0)
+    assert player_commands(out) == []
+    # Timers run (pings go unanswered) until the play comes out.
+    t = now + 20.0
+    while not (commands := player_commands(client.handle_timer(t))):
+        deadline = client.next_deadline()
+        assert deadline is not None
+        t = max(t, deadline)
+    assert now + 1500.0 <= t <= now + 1500.0 + one_way + 1.0
+    assert commands == [Play(12.0, t)]
+
+
 def test_pong_for_an_unknown_ping_is_ignored() -> None:
     client = SyncClient()
     client.receive(ClientHello(client_id=ME, ts=5, server_ts=5), 0.0)
@@ -251,11 +288,36 @@ def test_seek_while_playing_waits_ahead_and_starts_when_the_timeline_arrives() -
     client.receive(command("seek", 100.0, target, play_state="playing"), now)
     deadline, hold = advance(client, now, now + 1000.0)
     assert hold == [Pause(position=pytest.approx(100.5, abs=0.002), at=deadline)]  # type: ignore[arg-type]
-    start, played = advance(client, deadline, deadline + 1000.0)
+    assert isinstance(hold[0], Pause)
+    held = hold[0].position
+    # The player reports that its seek has landed, paused where it was told.
+    client.observe(PlayerStatus(position=held, paused=True), deadline + 100.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
     assert start - deadline == pytest.approx(500.0, abs=2.0)
+    assert played == [Play(held, start)]
+
+
+def test_held_start_that_lands_on_an_earlier_keyframe_starts_when_the_timeline_gets_there() -> None:
+    client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
+    client.receive(command("play", 10.0, server(now)), now)
+    client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
+    deadline, _ = advance(client, now, now + 1000.0)
+    # Asked for 100.5 s, the player lands on the keyframe at 100.2 s: no second seek.
+    client.observe(PlayerStatus(position=100.2, paused=True), deadline + 100.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
+    assert start - deadline == pytest.approx(200.0, abs=2.0)
+    assert played == [Play(100.2, start)]
+
+
+def test_held_start_goes_ahead_if_the_player_never_reports_its_landing() -> None:
+    client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
+    client.receive(command("play", 10.0, server(now)), now)
+    client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
+    deadline, _ = advance(client, now, now + 1000.0)
+    start, played = advance(client, deadline, deadline + 5000.0)
+    assert start - deadline == pytest.approx(client.config.seek_announce_timeout_ms, abs=2.0)
     assert len(played) == 1
     assert isinstance(played[0], Play)
-    assert played[0].position == pytest.approx(100.5, abs=0.003)
 
 
 def test_stamped_seek_counts_from_the_hosts_instant() -> None:
@@ -372,10 +434,13 @@ def test_echo_of_an_applied_command_is_not_sent_back() -> None:
     assert client.player_event("play", 5.0, now + 30.0) == []
 
 
-def test_pause_during_a_stall_is_not_sent() -> None:
+def test_user_pause_during_a_stall_is_sent() -> None:
+    # A stall never fires a pause of its own (HTML5 ``waiting``, mpv ``paused-for-cache``):
+    # a pause that is not the echo of a command is the user's, and must reach the room.
     client, now = synced(host=True, playing=True)
     client.observe(PlayerStatus(position=1.0, paused=False, buffering=True), now)
-    assert client.player_event("pause", 1.0, now + 10.0) == []
+    out = client.player_event("pause", 1.0, now + 10.0)
+    assert out == [PlayerEvent(room=ROOM, action="pause", position=1.0, ts=round(now + 10.0))]
 
 
 def test_host_user_pause_is_sent() -> None:
@@ -384,36 +449,30 @@ def test_host_user_pause_is_sent() -> None:
     assert out == [PlayerEvent(room=ROOM, action="pause", position=42.0, ts=round(now))]
 
 
-def test_host_user_seek_while_playing_is_sent_once_the_player_plays_again() -> None:
-    client, now = synced(host=True)
-    client.receive(command("play", 0.0, server(now)), now)
-    client.observe(PlayerStatus(position=0.0, paused=False), now)
-    assert client.player_event("seek", 90.0, now + 10.0) == []
-    seeking = PlayerStatus(position=90.0, paused=False, buffering=True)
-    assert client.observe(seeking, now + 100.0) == []
-    # Playing again; one report is a glitch (0.25 s short). The median ignores it.
-    reports = [(350.0, 90.05), (600.0, 90.30), (850.0, 90.55 - 0.25)]
-    out: list[SyncOutput] = []
-    for t, position in reports:
-        out += client.observe(PlayerStatus(position=position, paused=False), now + t)
-    assert len(out) == 1
-    event = out[0]
-    assert isinstance(event, PlayerEvent)
-    assert event.action == "seek"
-    assert event.position == pytest.approx(90.55, abs=0.002)
-    assert event.payload["play_state"] == "playing"
-    assert abs(event.payload["at_server_ts"] - (now + 850.0 + OFFSET)) <= 1.0
-
-
-def test_host_seek_announces_the_new_position_even_if_no_report_showed_the_seek() -> None:
+def test_host_seek_while_playing_is_announced_at_the_click_and_the_host_holds() -> None:
     client, now = synced(host=True)
     client.receive(command("play", 0.0, server(now)), now)
     now, _ = feed_playing(client, now, position=0.0, seconds=3)
-    assert client.player_event("seek", 300.0, now) == []
-    _, out = feed_playing(client, now + 100.0, position=300.0, seconds=1)
-    seeks = [o for o in out if isinstance(o, PlayerEvent)]
-    assert len(seeks) == 1
-    assert seeks[0].position == pytest.approx(300.5, abs=0.01)
+    out = client.player_event("seek", 90.0, now)
+    event, hold = out
+    # Viewers seek at once, in parallel with this host, and hold there: the room waits.
+    assert isinstance(event, PlayerEvent)
+    assert (event.action, event.position, event.payload["play_state"]) == ("seek", 90.0, "paused")
+    assert hold == Pause(90.0, now)
+    # The player reports the hold's pause: an echo, not a command.
+    assert client.player_event("pause", 90.0, now + 5.0) == []
+
+
+def test_host_seek_is_followed_by_a_play_from_where_it_landed() -> None:
+    client, now = synced(host=True)
+    client.receive(command("play", 0.0, server(now)), now)
+    now, _ = feed_playing(client, now, position=0.0, seconds=3)
+    client.player_event("seek", 90.0, now)
+    seeking = PlayerStatus(position=88.0, paused=True, buffering=True)
+    assert client.observe(seeking, now + 100.0) == []
+    # Landed on the keyframe at 88 s, before the target: everyone plays from there.
+    out = client.observe(PlayerStatus(position=88.0, paused=True), now + 900.0)
+    assert out == [PlayerEvent(room=ROOM, action="play", position=88.0, ts=round(now + 900.0))]
 
 
 def test_a_jump_in_reports_resets_the_position_filter() -> None:
@@ -427,16 +486,16 @@ def test_a_jump_in_reports_resets_the_position_filter() -> None:
     assert client.player_position(now) == pytest.approx(50.0 + (now - jump) / 1000.0)
 
 
-def test_host_seek_is_announced_anyway_if_the_player_never_plays_again() -> None:
+def test_host_seek_is_followed_by_a_play_anyway_if_the_player_never_settles() -> None:
     client, now = synced(host=True)
     client.receive(command("play", 0.0, server(now)), now)
     client.observe(PlayerStatus(position=0.0, paused=False), now)
     client.player_event("seek", 90.0, now)
-    seeking = PlayerStatus(position=90.0, paused=False, buffering=True)
+    seeking = PlayerStatus(position=90.0, paused=True, buffering=True)
     timeout = client.config.seek_announce_timeout_ms
     assert client.observe(seeking, now + timeout - 1.0) == []
     out = client.observe(seeking, now + timeout)
-    assert [(o.action, o.position) for o in out if isinstance(o, PlayerEvent)] == [("seek", 90.0)]
+    assert [(o.action, o.position) for o in out if isinstance(o, PlayerEvent)] == [("play", 90.0)]
 
 
 def test_viewer_user_actions_are_never_sent() -> None:
@@ -585,7 +644,10 @@ def test_viewer_joining_a_playing_room_starts_from_the_hosts_next_update() -> No
     )
     out = player_commands(client.receive(update, now + 100.0))
     assert out == [Pause(position=pytest.approx(11.6, abs=0.002), at=now + 100.0)]  # type: ignore[arg-type]
-    start, played = advance(client, now + 100.0, now + 1000.0)
+    assert isinstance(out[0], Pause)
+    held = out[0].position
+    client.observe(PlayerStatus(position=held, paused=True), now + 200.0)  # the seek landed
+    start, played = advance(client, now + 200.0, now + 1000.0)
     assert start == pytest.approx(now + 600.0, abs=2.0)
     assert [type(p) for p in played] == [Play]
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from opensyncparty_core._clock_sync import ClockConfig, ClockEstimator, ClockSample
 
 SERVER_MINUS_LOCAL = 1_700_000_000_000.0 - 123_456.789
-# Offsets near 1.7e12 ms carry float rounding of about 2.4e-4 ms (one ulp);
-# bounds are compared with that slack, not 1e-6, which is below a float's resolution there.
-ROUNDING = 2 * math.ulp(SERVER_MINUS_LOCAL)
+# Offsets near 1.7e12 ms are floats with a resolution of 2**-12 ms; the estimator adds and
+# subtracts a few of them, so a comparison allows a few units in the last place.
+FLOAT_SLACK = 8 * math.ulp(SERVER_MINUS_LOCAL)
 
 
 def _exchange(
@@ -144,13 +144,28 @@ def _run_exchanges(
         # The true offset at local time ``at``, for the skewed server clock of _exchange.
         error = abs(offset - (SERVER_MINUS_LOCAL + skew_ppm * 1e-6 * at))
         residual_skew = abs(skew_ppm - clock.skew_ppm) * 1e-6
-        limit = max(s.rtt / 2.0 + 0.5 + residual_skew * abs(at - s.local) for s in used)
-        assert error <= limit + ROUNDING
-        assert error <= bound + ROUNDING
+        limit = max(_sample_error(s, skew_ppm) + residual_skew * abs(at - s.local) for s in used)
+        assert error <= limit + FLOAT_SLACK
+        assert error <= bound + FLOAT_SLACK
         if config.combine == 1:
             # NTP's filter: half the best round trip plus the skew accumulated since it.
             best = used[0]
-            assert error <= best.rtt / 2.0 + 0.5 + residual_skew * abs(at - best.local) + ROUNDING
+            assert (
+                error
+                <= _sample_error(best, skew_ppm)
+                + residual_skew * abs(at - best.local)
+                + FLOAT_SLACK
+            )
+
+
+def _sample_error(sample: ClockSample, skew_ppm: float) -> float:
+    """Largest error of ``sample.offset`` against the true offset at ``sample.local``.
+
+    The server read its clock up to ``rtt / 2`` (local ms) away from the round trip's
+    midpoint; over that span the offset itself moves by the skew, so the reading is off by
+    up to ``rtt / 2 * (1 + |skew|)``, plus 0.5 ms for the integer ``server_ts``.
+    """
+    return sample.rtt / 2.0 * (1.0 + abs(skew_ppm) * 1e-6) + 0.5
 
 
 _EXCHANGES = st.lists(
@@ -189,6 +204,12 @@ def test_averaged_estimate_error_is_within_its_samples_bounds(
     """The default averages the few best samples: its error is at most the largest of their
     half RTTs plus the skew accumulated since each, and within :meth:`error_bound`."""
     _run_exchanges(ClockConfig(), skew_ppm, exchanges, probe)
+
+
+def test_bound_counts_the_skew_over_half_a_round_trip() -> None:
+    """A regression case: one exchange with all its delay on the way back, skewed clocks."""
+    for config in (ClockConfig(combine=1), ClockConfig()):
+        _run_exchanges(config, 66.0, [(124.78, 0.0, 45.0)], 3.0)
 
 
 def test_noise_is_not_mistaken_for_skew() -> None:

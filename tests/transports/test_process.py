@@ -131,3 +131,18 @@ async def test_console_script_reports_a_busy_port_and_exits_1() -> None:
             assert result.returncode == 1
             assert b"server failed" in result.stderr
             assert b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["uvloop", "auto"])
+async def test_console_script_serves_on_uvloop(backend: str) -> None:
+    if not CONSOLE_SCRIPT.exists():
+        pytest.skip("package not installed with scripts")
+    command = [str(CONSOLE_SCRIPT), "--backend", backend, "--log-level", "debug"]
+    with anyio.fail_after(TIMEOUT):
+        await run_server_until_signal(command, signal.SIGTERM)
+
+
+async def test_reference_server_serves_on_uvloop() -> None:
+    command = [sys.executable, str(EXAMPLES / "reference_server.py"), "--backend", "uvloop"]
+    with anyio.fail_after(TIMEOUT):
+        await run_server_until_signal(command, signal.SIGINT)

@@ -123,6 +123,10 @@ async def test_pending_play_is_forced_by_the_deadline() -> None:
             play = await receive_until(guest, PlayerEvent)
             assert (play.action, play.position) == ("play", 3.0)
             assert (await receive_until(host, PlayerEvent)).action == "play"
+            assert server.core.room(room).pending_play is None
+            # The join's room_list, coalesced, is sent by the timer too; then nothing is due.
+            while (await receive_until(host, RoomList)).rooms[0].count != 2:
+                pass
             assert server.core.next_deadline() is None
 
 

@@ -13,7 +13,9 @@ from opensyncparty_core import (
     CreateRoom,
     JoinRoom,
     ParticipantsUpdate,
+    Ping,
     PlayState,
+    Pong,
     RoomState,
     StateUpdate,
     encode,
@@ -90,3 +92,53 @@ async def test_client_that_never_reads_is_evicted_and_others_get_everything() ->
             assert server.evictions == 1
             assert server.peak_queue_length <= QUEUE_SIZE
             assert len(server.core.client_ids) == 2
+
+
+async def test_client_over_the_byte_budget_is_evicted_before_its_queue_is_full() -> None:
+    blob = "x" * 30_000
+    budget = 100_000
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running_server(
+                config=CONFIG, queue_size=10_000, max_queue_bytes=budget, close_timeout=0.5
+            ) as server,
+            connect(server.url) as host,
+        ):
+            await host.send(CreateRoom())
+            room = (await receive_until(host, RoomState)).room
+            slow_stream, slow_ws = await raw_websocket(server.port, receive_buffer=4096)
+            async with slow_stream:
+                await slow_stream.send(slow_ws.send(TextMessage(data=encode(JoinRoom(room=room)))))
+                await receive_until(host, ParticipantsUpdate)
+                sent = 0
+                while server.evictions == 0:
+                    assert sent < MAX_UPDATES, "the slow client was never evicted"
+                    await host.send(update(room, sent, blob=blob))
+                    sent += 1
+                    # A round trip: the server has handled the update before the pong.
+                    await host.send(Ping(payload=sent))
+                    await receive_until(host, Pong)
+            # The core heard at once that the slow client left.
+            assert len(server.core.client_ids) == 1
+            # Far fewer frames than queue_size were ever queued...
+            assert server.peak_queue_length < 10
+            # ...and never more bytes than the budget.
+            assert server.peak_queue_bytes <= budget
+
+
+async def test_frame_larger_than_the_byte_budget_still_reaches_a_reader() -> None:
+    blob = "y" * 50_000
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running_server(config=CONFIG, max_queue_bytes=1_000) as server,
+            connect(server.url) as host,
+            connect(server.url) as guest,
+        ):
+            await host.send(CreateRoom())
+            room = (await receive_until(host, RoomState)).room
+            await guest.send(JoinRoom(room=room))
+            await receive_until(guest, RoomState)
+            for i in range(3):
+                await host.send(update(room, i, blob=blob))
+                assert (await receive_until(guest, StateUpdate)).payload["blob"] == blob
+            assert server.evictions == 0
