@@ -43,9 +43,8 @@ import anyio.abc
 import attrs
 
 from benchmarks.mpv_media import make_clip
-from benchmarks.syncsim import LinkModel, PlayerModel, Scenario, ScriptStep, run
-from benchmarks.syncsim.sim import _percentile as percentile
-from opensyncparty_core import Play, PlayerCommand, PlayerStatus, SyncClient
+from benchmarks.syncsim import LinkModel, PlayerModel, Scenario, ScriptStep, percentile, run
+from opensyncparty_core import Config, Play, PlayerCommand, PlayerStatus, SyncClient
 from opensyncparty_transports import WebSocketServer, connect
 from opensyncparty_transports.mpv import (
     HEADLESS,
@@ -82,6 +81,7 @@ MPV_MODEL = PlayerModel(
     noise_s=0.001,
     glitch_probability=0.0,
     report_interval_ms=100.0,
+    rate_delay_ms=(0.0, 40.0),  # a new speed shows from the next frame
 )
 
 
@@ -267,7 +267,7 @@ def sim_session(links: Sequence[Link], seed: int) -> Session:
         link=LinkModel(
             rtt_ms=(2.0 * link.delay_ms, 2.0 * link.delay_ms),
             jitter=link.jitter_ms / link.delay_ms if link.delay_ms > 0 else 0.0,
-            asymmetry=link.asymmetry,
+            asymmetry=link.asymmetry / 2.0,  # the simulator's up share is (1 + a) of half
         ),
         player=MPV_MODEL,
         duration_s=SESSION_S + 5.0,
@@ -275,11 +275,11 @@ def sim_session(links: Sequence[Link], seed: int) -> Session:
     )
     result = run(scenario, SyncClient, seed=seed)
     t0 = 5_000.0
-    samples = tuple((t - t0, v, o, o) for t, v, o, _ in result.samples if t >= t0)
-    actions = tuple(
-        (t - t0, step.action) for t, step in zip(result.user_times, SCRIPT, strict=True)
-    )
-    starts = tuple(t - t0 for t, action in result.command_times if action == "play")
+    samples = tuple((t - t0, v, o, o) for t, v, o in result.samples if t >= t0)
+    actions = tuple((t - t0, action) for t, action in result.user_actions)
+    # A play's target: the host's message reaches the server, which schedules it ahead.
+    lead = Config().play_schedule_ms + link.delay_ms
+    starts = tuple(t + lead for t, action in actions if action == "play")
     return Session(samples, actions, starts)
 
 
