@@ -100,13 +100,8 @@ class MpvState:
         return self.seeking or self.paused_for_cache or self.core_idle or not self._frames
 
     def status(self, now: float) -> PlayerStatus | None:
-        """The status to pass to ``SyncClient.observe``, once a file is loaded.
-
-        While frames come, the position is the clock at the latest frame's
-        arrival and ``sampled_at`` that instant: SyncClient carries it to ``now``.
-        """
-        sampled = self._frames[-1][0] if self._frames and not self.paused else now
-        position = self.position(sampled)
+        """The status to pass to ``SyncClient.observe``, once a file is loaded."""
+        position = self.position(now)
         if position is None or not self.loaded:
             return None
         return PlayerStatus(
@@ -114,7 +109,6 @@ class MpvState:
             paused=self.paused,
             rate=self.speed,
             buffering=self.buffering,
-            sampled_at=sampled,
         )
 
     # -- feeding ---------------------------------------------------------
