@@ -70,6 +70,8 @@ nitpick_ignore = [
     ("py:class", "anyio.abc.TaskStatus"),
     ("py:class", "anyio.Event"),
     ("py:class", "os.PathLike"),
+    ("py:class", "collections.abc.Iterable"),
+    ("py:class", "ssl.SSLContext"),
     ("py:class", "argparse.ArgumentParser"),
     ("py:class", "argparse.Namespace"),
 ]

@@ -9,6 +9,7 @@ Commands (one per line on stdin, or one per argument):
   play [pos]      host: start playing          pause [pos]     host: pause
   seek <pos>      host: jump to pos seconds    leave           leave your room
   ping            measure the round trip       quit            disconnect
+  auth <token>    authenticate (JWT)          name <name>     set your display name
 Every message from the server is printed as it arrives, prefixed with "<-".
 """
 
@@ -21,6 +22,7 @@ import time
 import anyio
 
 from opensyncparty_core import (
+    Auth,
     ClientMessage,
     CreateRoom,
     JoinRoom,
@@ -67,6 +69,10 @@ class Session:
             return LeaveRoom(ts=now)
         if word == "ping":
             return Ping(payload={"client_ts": now}, ts=now)
+        if word == "auth" and rest:
+            return Auth(token=rest, ts=now)
+        if word == "name" and rest:
+            return Auth(user_name=rest, ts=now)
         if self.room is None:
             raise ValueError(f"'{word}' needs a room: create or join one first")
         if word == "ready":
@@ -97,9 +103,10 @@ async def print_incoming(client: ClientConnection, session: Session) -> None:
         print(f"connection closed ({closed.code})", flush=True)
 
 
-async def run(url: str, commands: list[str], pause: float) -> None:
+async def run(url: str, commands: list[str], pause: float, origin: str | None) -> None:
     session = Session()
-    async with connect(url) as client, anyio.create_task_group() as tg:
+    headers = [("Origin", origin)] if origin else []
+    async with connect(url, headers=headers) as client, anyio.create_task_group() as tg:
         tg.start_soon(print_incoming, client, session)
         with anyio.fail_after(10):
             await session.greeted.wait()
@@ -137,12 +144,13 @@ def main() -> None:
     )
     parser.add_argument("--url", default="ws://127.0.0.1:3000/ws")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between commands")
+    parser.add_argument("--origin", help="Origin header, for a server with an allow-list")
     parser.add_argument(
         "commands", nargs="*", help='commands to run instead of reading stdin, e.g. "seek 42"'
     )
     args = parser.parse_args()
     try:
-        anyio.run(run, args.url, args.commands, args.pause)
+        anyio.run(run, args.url, args.commands, args.pause, args.origin)
     except (OSError, HandshakeError) as exc:
         sys.exit(f"cannot connect to {args.url}: {exc}")
 

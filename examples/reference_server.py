@@ -5,7 +5,9 @@
 Clients connect to ``ws://HOST:PORT/ws``; ``GET /health`` reports the load.
 SIGINT or SIGTERM closes every client with 1001 and exits with status 0.
 The ``opensyncparty-server`` command does the same. ``--help`` lists the
-limits and timeouts (``--queue-size``, ``--max-connections``, ...).
+limits and timeouts (``--queue-size``, ``--max-connections``, ...), and it
+adds what a public server needs (JWT auth, an Origin allow-list, TLS,
+/metrics, configuration from the environment): see docs/deploy.rst.
 """
 
 import argparse

@@ -10,11 +10,14 @@ Nothing here does I/O, reads a clock or makes a random id.
 
 from importlib.metadata import version as _version
 
+from ._auth import InvalidToken, TokenVerifier, clean_user_name, identity_from_claims
 from ._clock_sync import ClockConfig, ClockEstimator, ClockModel, ClockSample
 from ._config import Config
 from ._errors import LocalProtocolError, OpenSyncPartyError, RemoteProtocolError
 from ._ids import seeded_uuid4s
 from ._messages import (
+    Auth,
+    AuthSuccess,
     ClientHello,
     ClientLeft,
     ClientMessage,
@@ -42,7 +45,7 @@ from ._messages import (
     encode,
 )
 from ._rules import DropReason, check_position, clean_room_name, state_update_drop_reason
-from ._server import Outgoing, PendingPlay, RoomSnapshot, SessionServer
+from ._server import ClientSnapshot, Outgoing, PendingPlay, RoomSnapshot, SessionServer
 from ._sync_client import (
     Pause,
     Play,
@@ -58,9 +61,12 @@ from ._sync_client import (
 __version__: str = _version("opensyncparty-core")
 
 __all__ = [
+    "Auth",
+    "AuthSuccess",
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
+    "ClientSnapshot",
     "ClockConfig",
     "ClockEstimator",
     "ClockModel",
@@ -69,6 +75,7 @@ __all__ = [
     "CreateRoom",
     "DropReason",
     "Error",
+    "InvalidToken",
     "JoinRoom",
     "LeaveRoom",
     "ListRooms",
@@ -102,12 +109,15 @@ __all__ = [
     "SyncClient",
     "SyncConfig",
     "SyncOutput",
+    "TokenVerifier",
     "__version__",
     "check_position",
     "clean_room_name",
+    "clean_user_name",
     "decode_client_message",
     "decode_server_message",
     "encode",
+    "identity_from_claims",
     "seeded_uuid4s",
     "state_update_drop_reason",
 ]

@@ -87,3 +87,11 @@ class Config:
     max_message_bytes: int = attrs.field(default=65_536, validator=_positive)
     """Largest text frame (bytes, after reassembly). Enforced by the transport,
     which closes the connection with code 1009 and reports a disconnect."""
+
+    max_user_name_length: int = attrs.field(default=100, validator=_positive)
+    """Display names (from ``auth``: a token's ``name`` claim or ``user_name``) are
+    cut to this many code points."""
+
+    max_protocol_version: int = attrs.field(default=1, validator=_positive)
+    """Newest ``protocol_version`` an ``auth`` message may name (versions start at 1);
+    any other gets an ``error``. A client that names none speaks the original protocol."""

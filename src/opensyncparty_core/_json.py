@@ -104,7 +104,8 @@ else:
             data = _orjson_dumps(value, default=_refuse, option=_OPTIONS)
         except _OrjsonError:
             return std_dumps(value)
-        if not data.isascii() or b"null" in data or b"0.0000" in data:
+        # DEL is ASCII, yet the standard library escapes it (\u007f) and orjson does not.
+        if not data.isascii() or b"\x7f" in data or b"null" in data or b"0.0000" in data:
             return std_dumps(value)
         # A one-digit negative exponent (1e-7) is orjson's; in a UUID "e-" is not one.
         at = data.find(b"e-")

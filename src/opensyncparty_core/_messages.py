@@ -30,6 +30,8 @@ from ._validation import (
 )
 
 __all__ = [
+    "Auth",
+    "AuthSuccess",
     "ClientHello",
     "ClientLeft",
     "ClientMessage",
@@ -131,6 +133,23 @@ class Ping:
     type: ClassVar[Literal["ping"]] = "ping"
 
 
+@attrs.frozen
+class Auth:
+    """``auth``: authenticate with a ``token``, or (auth disabled) give a display name.
+
+    ``protocol_version`` and ``features`` are what newer clients announce;
+    unknown features are kept here and ignored by the server.
+    """
+
+    token: str | None = None
+    user_name: str | None = None
+    user_id: str | None = None
+    protocol_version: int | None = None
+    features: tuple[str, ...] = ()
+    ts: int | None = None
+    type: ClassVar[Literal["auth"]] = "auth"
+
+
 # --------------------------------------------------------------------------
 # Messages that travel both ways
 # --------------------------------------------------------------------------
@@ -188,6 +207,17 @@ class ClientHello:
     ts: int
     server_ts: int
     type: ClassVar[Literal["client_hello"]] = "client_hello"
+
+
+@attrs.frozen
+class AuthSuccess:
+    """``auth_success``: the recipient (``client``) is now known as ``user_name``."""
+
+    client: str
+    user_name: str
+    ts: int
+    server_ts: int
+    type: ClassVar[Literal["auth_success"]] = "auth_success"
 
 
 @attrs.frozen
@@ -281,7 +311,7 @@ class Error:
 
 
 ClientMessage: TypeAlias = (
-    ListRooms | CreateRoom | JoinRoom | Ready | LeaveRoom | Ping | PlayerEvent | StateUpdate
+    ListRooms | CreateRoom | JoinRoom | Ready | LeaveRoom | Ping | PlayerEvent | StateUpdate | Auth
 )
 """What :func:`decode_client_message` returns."""
 
@@ -296,6 +326,7 @@ ServerMessage: TypeAlias = (
     | StateUpdate
     | Pong
     | Error
+    | AuthSuccess
 )
 """What :func:`decode_server_message` returns and :class:`Outgoing` carries."""
 
@@ -399,6 +430,18 @@ def _to_wire(m: Message) -> dict[str, Any]:
         return _envelope(m.type, m.ts, getattr(m, "server_ts", None), payload=m.payload)
     if isinstance(m, Error):
         return _envelope(m.type, m.ts, m.server_ts, payload={"message": m.message})
+    if isinstance(m, AuthSuccess):
+        return _envelope(
+            m.type, m.ts, m.server_ts, client=m.client, payload={"user_name": m.user_name}
+        )
+    if isinstance(m, Auth):
+        auth_payload: dict[str, Any] = {}
+        for key in ("token", "user_name", "user_id", "protocol_version"):
+            if getattr(m, key) is not None:
+                auth_payload[key] = getattr(m, key)
+        if m.features:
+            auth_payload["features"] = list(m.features)
+        return _envelope(m.type, m.ts, None, payload=auth_payload)
     if isinstance(m, CreateRoom):
         payload = {"name": m.name, "start_pos": m.start_pos}
         if m.media_id is not None:
@@ -584,6 +627,26 @@ def _decode_ping(obj: dict[str, Any], ts: int | None) -> ClientMessage:
     return Ping(payload=obj.get("payload"), ts=ts)
 
 
+def _decode_auth(obj: dict[str, Any], ts: int | None) -> ClientMessage:
+    payload = _payload(obj, required=False)
+    version = payload.get("protocol_version")
+    if version is not None and type(version) is not int:
+        raise RemoteProtocolError("Field 'payload.protocol_version' must be an integer")
+    features = payload.get("features")
+    if features is None:
+        features = ()
+    elif type(features) is not list or not all(type(f) is str for f in features):
+        raise RemoteProtocolError("Field 'payload.features' must be a list of strings")
+    return Auth(
+        token=_optional_str(payload, "token", "payload.token"),
+        user_name=_optional_str(payload, "user_name", "payload.user_name"),
+        user_id=_optional_str(payload, "user_id", "payload.user_id"),
+        protocol_version=version,
+        features=tuple(features),
+        ts=ts,
+    )
+
+
 def _envelope_extras(obj: Mapping[str, Any], from_server: bool) -> tuple[str | None, int | None]:
     # A client's own ``client`` and ``server_ts`` are ignored (the server sets
     # both), so they are only read from server messages.
@@ -647,6 +710,7 @@ _CLIENT_DECODERS: dict[str, _ClientDecoder] = {
     "ping": _decode_ping,
     "player_event": _decode_player_event,
     "state_update": _decode_state_update,
+    "auth": _decode_auth,
 }
 
 
@@ -755,6 +819,13 @@ def _decode_server_object(obj: dict[str, Any]) -> ServerMessage:
             return RoomClosed(room=_str_field(obj, "room"), ts=ts, server_ts=server_ts)
         if kind == "pong":
             return Pong(payload=payload, ts=ts, server_ts=server_ts)
+        if kind == "auth_success":
+            return AuthSuccess(
+                client=_str_field(obj, "client"),
+                user_name=_str_field(payload, "user_name"),
+                ts=ts,
+                server_ts=server_ts,
+            )
         if kind == "error":
             return Error(message=_str_field(payload, "message"), ts=ts, server_ts=server_ts)
     except (TypeError, KeyError, AttributeError):

@@ -27,9 +27,12 @@ from typing import Any, NoReturn
 
 import attrs
 
+from ._auth import AUTH_REQUIRED, TokenVerifier, apply_auth
 from ._config import Config
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._messages import (
+    Auth,
+    AuthSuccess,
     ClientHello,
     ClientLeft,
     ClientMessage,
@@ -58,7 +61,7 @@ from ._messages import (
 from ._room_list import RoomListCoalescer
 from ._rules import check_position, clean_room_name, state_update_drop_reason
 
-__all__ = ["Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
+__all__ = ["ClientSnapshot", "Outgoing", "PendingPlay", "RoomSnapshot", "SessionServer"]
 
 RATE_LIMIT_MESSAGE = "Rate limit exceeded"
 BINARY_MESSAGE = "Binary messages are not supported"
@@ -110,6 +113,23 @@ class RoomSnapshot:
     """``None`` until the first host command (the specification's 0, "never")."""
 
 
+@attrs.frozen
+class ClientSnapshot:
+    """A read-only copy of what the server knows about one connected client."""
+
+    id: str
+    room: str | None
+    """The id of the room the client is in, if any."""
+    user_id: str | None
+    """From a verified token's ``sub`` claim, or as the client gave it with
+    ``user_name`` when authentication is off; ``None`` until then."""
+    user_name: str | None
+    """Display name: a verified token's ``name`` claim, or the ``user_name`` of an
+    ``auth`` message when authentication is off; ``None`` until then."""
+    authenticated: bool
+    """True once an ``auth`` with a token succeeded."""
+
+
 @attrs.define(eq=False)
 class _Room:
     id: str
@@ -144,6 +164,9 @@ class _Client:
     refilled_at: int
     room: _Room | None = None
     rate_error_at: int | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    authenticated: bool = False
 
 
 def _refuse(message: str) -> NoReturn:
@@ -157,6 +180,9 @@ class SessionServer:
         call; used for clients and rooms. Inject ``lambda: str(uuid.uuid4())``
         in production and a deterministic source in tests.
     :param config: timings and limits; the specification's defaults if omitted.
+    :param token_verifier: turns on authentication: ``create_room`` and
+        ``join_room`` are refused until the client's ``auth`` token passes it.
+        ``None`` (the default) serves everyone, as the original server did.
 
     Every method that takes ``now`` (milliseconds since the epoch) returns the
     messages to send, in order. Deliver each :class:`Outgoing` to its recipients
@@ -165,10 +191,20 @@ class SessionServer:
     anything a remote client sends is answered on the wire instead.
     """
 
-    def __init__(self, *, id_source: Callable[[], str], config: Config | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        id_source: Callable[[], str],
+        config: Config | None = None,
+        token_verifier: TokenVerifier | None = None,
+    ) -> None:
         self.config: Config = config if config is not None else Config()
         """The timings and limits in force (a frozen :class:`Config`)."""
         self._id_source = id_source
+        self._token_verifier = token_verifier
+        self.received_by_type: dict[str, int] = {}
+        """Messages received so far, by ``type``; ``"invalid"`` for text that did not
+        decode, ``"binary"`` for binary frames, ``"rate_limited"`` for dropped ones."""
         self._clients: dict[str, _Client] = {}
         self._rooms: dict[str, _Room] = {}
         # (deadline, sequence, room id, pending play); stale entries are skipped lazily.
@@ -184,7 +220,12 @@ class SessionServer:
             CreateRoom: self._on_create_room,
             LeaveRoom: self._on_leave_room,
             ListRooms: self._on_list_rooms,
+            Auth: self._on_auth,
         }
+        if token_verifier is not None:
+            # Rooms need a successful auth; the room handlers themselves never know.
+            for kind in (CreateRoom, JoinRoom):
+                self._handlers[kind] = self._authenticated_only(self._handlers[kind])
 
     # ------------------------------------------------------------------
     # Events in
@@ -207,6 +248,11 @@ class SessionServer:
             return self._rate_limited(client, now)
         try:
             message: ClientMessage = decode_client_message(text, self.config)
+        except RemoteProtocolError as exc:
+            self._count("invalid")
+            return [self._error(client_id, str(exc), now)]
+        self._count(message.type)
+        try:
             return self._handlers[type(message)](client, message, now)
         except RemoteProtocolError as exc:
             return [self._error(client_id, str(exc), now)]
@@ -216,6 +262,7 @@ class SessionServer:
         client = self._client(client_id)
         if not self._admit(client, now):
             return self._rate_limited(client, now)
+        self._count("binary")
         return [self._error(client_id, BINARY_MESSAGE, now)]
 
     def disconnect(self, client_id: str, now: int) -> list[Outgoing]:
@@ -270,6 +317,22 @@ class SessionServer:
         """Existing rooms, in creation order."""
         return tuple(self._rooms)
 
+    def client(self, client_id: str) -> ClientSnapshot:
+        """A snapshot of client ``client_id``. Raises :class:`LocalProtocolError` if unknown."""
+        c = self._client(client_id)
+        return ClientSnapshot(
+            id=c.id,
+            room=None if c.room is None else c.room.id,
+            user_id=c.user_id,
+            user_name=c.user_name,
+            authenticated=c.authenticated,
+        )
+
+    @property
+    def auth_required(self) -> bool:
+        """True when a token verifier was given: rooms need a successful ``auth``."""
+        return self._token_verifier is not None
+
     def room_of(self, client_id: str) -> str | None:
         """The id of the room ``client_id`` is in, or ``None``."""
         room = self._client(client_id).room
@@ -301,6 +364,14 @@ class SessionServer:
 
     def _on_ping(self, client: _Client, msg: Ping, now: int) -> list[Outgoing]:
         return [self._out((client.id,), Pong(payload=msg.payload, ts=now, server_ts=now))]
+
+    def _on_auth(self, client: _Client, msg: Auth, now: int) -> list[Outgoing]:
+        user_name = apply_auth(client, msg, now, self._token_verifier, self.config)
+        if user_name is None:
+            return []
+        me = (client.id,)
+        success = AuthSuccess(client=client.id, user_name=user_name, ts=now, server_ts=now)
+        return [self._out(me, success), self._out(me, self._room_list(now))]
 
     def _on_create_room(self, client: _Client, msg: CreateRoom, now: int) -> list[Outgoing]:
         config = self.config
@@ -474,6 +545,21 @@ class SessionServer:
         )
         out.append(self._out(room.everyone, play))
 
+    @staticmethod
+    def _authenticated_only(
+        handler: Callable[[_Client, Any, int], list[Outgoing]],
+    ) -> Callable[[_Client, Any, int], list[Outgoing]]:
+        def gated(client: _Client, message: Any, now: int) -> list[Outgoing]:
+            if not client.authenticated:
+                _refuse(AUTH_REQUIRED)
+            return handler(client, message, now)
+
+        return gated
+
+    def _count(self, kind: str) -> None:
+        counts = self.received_by_type
+        counts[kind] = counts.get(kind, 0) + 1
+
     def _member_room(self, client: _Client, room_id: str) -> _Room:
         room = client.room
         if room is None or room.id != room_id:
@@ -506,6 +592,7 @@ class SessionServer:
         return False
 
     def _rate_limited(self, client: _Client, now: int) -> list[Outgoing]:
+        self._count("rate_limited")
         last = client.rate_error_at
         if last is not None and now - last < self.config.rate_limit_error_interval_ms:
             return []

@@ -6,13 +6,17 @@ import argparse
 import importlib.util
 import inspect
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 
+from ._extras import missing_message
 from ._server import WebSocketServer
+from ._settings import LOG_LEVELS, SettingsError, add_arguments, resolve, server_options
 
 __all__ = ["add_limit_arguments", "limit_options", "main", "resolve_backend", "serve_until_signal"]
 
@@ -36,6 +40,12 @@ async def serve_until_signal(server: WebSocketServer) -> None:
             tg.start_soon(stop_on_signal)
             await server.serve()
             tg.cancel_scope.cancel()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage dump: the message names the flag.
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def resolve_backend(name: str) -> tuple[str, dict[str, Any]]:
@@ -135,17 +145,16 @@ def limit_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``opensyncparty-server``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="opensyncparty-server", description="Run an OpenSyncParty session server."
     )
-    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
-    parser.add_argument("--port", type=int, default=3000, help="TCP port (default 3000)")
+    parser.add_argument("--host", help="address to bind (env HOST; default 0.0.0.0)")
+    parser.add_argument("--port", help="TCP port (env PORT; default 3000)")
     parser.add_argument(
         "--log-level",
-        default="INFO",
         type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="logging level (default INFO)",
+        choices=LOG_LEVELS,
+        help="logging level (env LOG_LEVEL; default INFO)",
     )
     parser.add_argument(
         "--backend",
@@ -154,24 +163,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop (default auto: uvloop if installed, else asyncio)",
     )
     add_limit_arguments(parser)
+    add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``opensyncparty-server``; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.backend == "trio" and importlib.util.find_spec("trio") is None:
+        parser.exit(
+            2, f"{parser.prog}: error: {missing_message('trio', 'trio', '--backend trio')}\n"
+        )
+    try:
+        settings = resolve(args, os.environ)
+        server_kwargs = server_options(settings)
+        backend, backend_options = resolve_backend(args.backend)
+    except (SettingsError, ValueError) as exc:
+        parser.error(str(exc))
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
+    server = WebSocketServer(
+        host=settings.host, port=settings.port, **limit_options(args), **server_kwargs
+    )
+    logger.debug("event loop: %s %s", backend, backend_options)
     try:
-        backend, options = resolve_backend(args.backend)
-    except ValueError as exc:
-        logger.error("%s", exc)
-        return 2
-    server = WebSocketServer(host=args.host, port=args.port, **limit_options(args))
-    logger.debug("event loop: %s %s", backend, options)
-    try:
-        anyio.run(serve_until_signal, server, backend=backend, backend_options=options)
+        anyio.run(serve_until_signal, server, backend=backend, backend_options=backend_options)
     except Exception as exc:
         # Task groups wrap a failure such as "address already in use" in groups of one.
         cause: BaseException = exc

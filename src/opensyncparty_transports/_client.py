@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from urllib.parse import urlsplit
 
@@ -137,7 +138,7 @@ class ClientConnection:
                 pass
             if self._closed is None:
                 self._closed = ConnectionClosed(code, reason)
-        await self._stream.aclose()
+        await self._close_stream()
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, TextMessage):
@@ -159,8 +160,14 @@ class ClientConnection:
                 # Answer the server's close (or report wsproto's framing error).
                 with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await self._write(self._ws.send(event.response()))
-            await self._stream.aclose()
+            await self._close_stream()
         # A binary message or a pong is nothing this protocol uses.
+
+    async def _close_stream(self) -> None:
+        # Over TLS, closing sends close_notify; a server that already closed TCP
+        # (WebSocket has its own close handshake) makes that fail, harmlessly.
+        with suppress(anyio.BrokenResourceError):
+            await self._stream.aclose()
 
     async def _send_event(self, event: Event) -> None:
         try:
@@ -179,13 +186,21 @@ class ClientConnection:
 
 @asynccontextmanager
 async def connect(
-    url: str, *, max_message_bytes: int = 16 * 1024 * 1024, timeout: float = 10.0
+    url: str,
+    *,
+    max_message_bytes: int = 16 * 1024 * 1024,
+    timeout: float = 10.0,
+    headers: Sequence[tuple[str, str]] = (),
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[ClientConnection]:
     """Open a WebSocket to ``url`` (``ws://host:port/path`` or ``wss://``) for the block.
 
     :param max_message_bytes: a larger incoming message closes the connection
         with 1009 and raises :class:`ConnectionClosed`.
     :param timeout: seconds allowed for the TCP connection and the upgrade.
+    :param headers: extra request headers, for example ``[("Origin", "https://jf.example")]``.
+    :param ssl_context: for ``wss://``: the TLS context (the system's trusted
+        certificates if omitted).
     :raises HandshakeError: the server refused the upgrade.
     :raises OSError: no connection (e.g. nothing listens there).
     :raises TimeoutError: the connection or the upgrade took longer than ``timeout``.
@@ -201,13 +216,16 @@ async def connect(
     with anyio.fail_after(timeout):
         stream: anyio.abc.ByteStream
         if tls:
-            stream = await anyio.connect_tcp(parts.hostname, port, tls=True)
+            stream = await anyio.connect_tcp(
+                parts.hostname, port, tls=True, ssl_context=ssl_context
+            )
         else:
             stream = await anyio.connect_tcp(parts.hostname, port)
         try:
             ws = WSConnection(ConnectionType.CLIENT)
             host = parts.netloc.rpartition("@")[2]  # no credentials in the Host header
-            await stream.send(ws.send(Request(host=host, target=target)))
+            extra = [(name.encode(), value.encode()) for name, value in headers]
+            await stream.send(ws.send(Request(host=host, target=target, extra_headers=extra)))
             await _await_accept(stream, ws)
         except BaseException:
             await anyio.aclose_forcefully(stream)

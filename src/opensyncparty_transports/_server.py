@@ -33,6 +33,13 @@ does not take is queued frame by frame, so the queue's bounds still count
 frames and bytes as before. Under load, when the server falls behind, more
 than half of the frames shared a write this way (docs/performance.rst).
 
+Access and observation. With an ``ssl_context`` each accepted socket is
+wrapped in TLS first (within the handshake timeout), and frames then always
+go through the TLS stream, never straight to the socket. The ``Origin``
+allow-list is checked on the upgrade request (``_origin.py``): a refusal is
+an HTTP 403 and the core never hears of it. Counters for ``/metrics`` are
+plain integers bumped here (``_metrics.py`` renders them at scrape time).
+
 Every call into the core is synchronous and made from a task of this event
 loop, so the core needs no locks. After each call the timer task is woken if
 the core's next deadline moved earlier.
@@ -48,14 +55,16 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSStream
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     AcceptConnection,
@@ -72,10 +81,12 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
-from opensyncparty_core import Config, Error, Outgoing, SessionServer, encode
+from opensyncparty_core import Config, Error, Outgoing, SessionServer, TokenVerifier, encode
 
 from ._accept import AcceptLoop
 from ._admission import Admission, ThrottledLog
+from ._metrics import METRICS_PATH, ServerStats, registry_for, render, serve_metrics_connection
+from ._origin import normalize_origin, origin_allowed
 
 __all__ = ["WebSocketServer", "wall_clock_ms"]
 
@@ -96,6 +107,8 @@ LOG_INTERVAL = 10.0
 # Frames read while waiting for the peer's close frame, at most.
 _CLOSE_WAIT_FRAMES = 256
 INTERNAL_ERROR = "Internal server error: message not processed"
+# The ``reason`` label of /metrics' rejected handshakes, by the refusal's HTTP status.
+_REFUSAL_REASONS = {400: "bad_request", 429: "per_address_cap", 503: "capacity"}
 
 
 def wall_clock_ms() -> int:
@@ -111,6 +124,7 @@ class _Connection:
     """One accepted WebSocket: its wsproto state, socket and outbound queue."""
 
     __slots__ = (
+        "_queue",
         "client_id",
         "close_code",
         "close_reason",
@@ -124,7 +138,6 @@ class _Connection:
         "parts",
         "peer_close",
         "pinged_at",
-        "queue",
         "queue_bytes",
         "queue_size",
         "quiet_since",
@@ -143,7 +156,7 @@ class _Connection:
         self,
         client_id: str,
         ws: Connection,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         queue_size: int,
         max_queue_bytes: int,
         now: float,
@@ -151,12 +164,15 @@ class _Connection:
         self.client_id = client_id
         self.ws = ws
         self.stream = stream
-        self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        # Frames waiting for the writer task; never more than queue_size frames
-        # nor, but for a single frame, more than max_queue_bytes bytes.
-        # A broadcast frame is one bytes object shared by every queue it is in;
-        # the unsent tail of a partly written one is a view of it, not a copy.
-        self.queue: collections.deque[bytes | memoryview] = collections.deque()
+        # None under TLS: bytes must go through the TLS stream, never straight to the socket.
+        self.raw_socket = (
+            None
+            if isinstance(stream, TLSStream)
+            else stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        )
+        # The outbound queue (see ``queue``), None while nothing waits: an
+        # empty deque is 760 bytes, and most clients never have a backlog.
+        self._queue: collections.deque[bytes | memoryview] | None = None
         self.queue_size = queue_size
         self.queue_bytes = 0
         self.max_queue_bytes = max_queue_bytes
@@ -188,14 +204,38 @@ class _Connection:
         self.parts: list[str] = []
         self.size = 0
 
+    @property
+    def queue(self) -> collections.deque[bytes | memoryview]:
+        """Frames waiting for the writer task, created on first use.
+
+        Never more than ``queue_size`` frames nor, but for a single frame, more
+        than ``max_queue_bytes`` bytes. A broadcast frame is one bytes object
+        shared by every queue it is in; the unsent tail of a partly written one
+        is a view of it, not a copy.
+        """
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = collections.deque()
+        return queue
+
+    @property
+    def queued(self) -> int:
+        """Frames in the queue, without creating it."""
+        return len(self._queue) if self._queue is not None else 0
+
+    def drop_empty_queue(self) -> None:
+        """Free the queue once drained, so a client idle after a backlog holds none."""
+        if not self._queue:
+            self._queue = None
+
     def push(self, frame: bytes) -> bool:
         """Send or queue ``frame`` without waiting; False if the queue is full.
 
         Raises :class:`OSError` if the socket is broken. The caller starts the
         writer task if this left anything queued.
         """
-        queue = self.queue
-        if queue or self.writer_active or self.writing:
+        if self._queue or self.writer_active or self.writing or self.raw_socket is None:
+            queue = self.queue
             # Bytes of ours are still ahead of this frame: it goes behind them.
             # An empty queue takes any one frame, so a frame over the byte
             # budget still reaches a client that reads.
@@ -216,7 +256,7 @@ class _Connection:
             sent = 0
         if sent < len(frame):
             rest = memoryview(frame)[sent:] if sent else frame
-            queue.append(rest)
+            self.queue.append(rest)
             self.queue_bytes += len(rest)
             self.partial = sent > 0
         return True
@@ -227,8 +267,13 @@ class _Connection:
         What the kernel does not take is queued frame by frame, as single
         pushes would have queued it, so the bounds count the same either way.
         """
-        queue = self.queue
-        if len(frames) == 1 or queue or self.writer_active or self.writing:
+        if (
+            len(frames) == 1
+            or self._queue
+            or self.writer_active
+            or self.writing
+            or self.raw_socket is None
+        ):
             return all(self.push(frame) for frame in frames)
         try:
             sent = os.write(self.raw_socket.fileno(), b"".join(frames))
@@ -240,11 +285,11 @@ class _Connection:
             if end > sent:
                 if offset < sent:  # partly written: its tail heads the queue
                     rest = memoryview(frame)[sent - offset :]
-                    queue.append(rest)
+                    self.queue.append(rest)
                     self.queue_bytes += len(rest)
                     self.partial = True
-                elif not queue:  # an empty queue takes any one frame
-                    queue.append(frame)
+                elif not self._queue:  # an empty queue takes any one frame
+                    self.queue.append(frame)
                     self.queue_bytes += len(frame)
                 elif not self.push(frame):
                     return False
@@ -322,6 +367,17 @@ class WebSocketServer:
         server pings it (browsers answer pings by themselves).
     :param idle_timeout: seconds of silence (not even a pong) after which a
         client is closed with 1001; the core hears that it left.
+    :param token_verifier: turns on authentication (see
+        :class:`~opensyncparty_core.SessionServer`); :class:`JwtVerifier` checks
+        upstream's JWTs.
+    :param allowed_origins: origins (``https://jf.example``) whose pages may
+        connect; an upgrade with another or no ``Origin`` gets HTTP 403.
+        ``None`` allows every origin (a warning is logged at startup).
+    :param ssl_context: serve ``wss://`` (TLS) with this server-side context.
+    :param metrics: serve ``GET /metrics`` (Prometheus text format).
+    :param metrics_host: with ``metrics_port``, serve ``/metrics`` on that
+        separate address only (for example ``127.0.0.1``), not on the public port.
+    :param metrics_port: the separate metrics port; ``0`` picks a free one.
 
     For every limit and timeout but ``queue_size``, ``handshake_timeout`` and
     ``close_timeout``, ``0`` turns it off. The limits table in the docs lists
@@ -349,6 +405,12 @@ class WebSocketServer:
         max_control_frames_per_second: int = 20,
         ping_interval: float = 30.0,
         idle_timeout: float = 60.0,
+        token_verifier: TokenVerifier | None = None,
+        allowed_origins: Iterable[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        metrics: bool = True,
+        metrics_host: str | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, got {queue_size!r}")
@@ -368,7 +430,7 @@ class WebSocketServer:
             if not limit >= 0:
                 raise ValueError(f"{name} must be >= 0 (0: no limit), got {limit!r}")
         self.host = host
-        self.core = SessionServer(id_source=id_source, config=config)
+        self.core = SessionServer(id_source=id_source, config=config, token_verifier=token_verifier)
         """The protocol state machine. Read its views (``client_ids``, ``room(...)``)
         freely; its event methods belong to this server."""
         self.queue_size = queue_size
@@ -411,6 +473,21 @@ class WebSocketServer:
         """Clients disconnected so far because their outbound queue was full."""
         self.peak_queue_length = 0
         """Longest outbound queue any client has had (never above ``queue_size``)."""
+        self.allowed_origins = (
+            None
+            if allowed_origins is None
+            else frozenset(normalize_origin(o) for o in allowed_origins)
+        )
+        self.ssl_context = ssl_context
+        self.metrics = metrics
+        if (metrics_host is None) != (metrics_port is None):
+            raise ValueError("metrics_host and metrics_port go together")
+        self._metrics_address = None if metrics_port is None else (metrics_host, metrics_port)
+        self._metrics_port: int | None = None
+        self.stats = ServerStats()
+        """What the server counted so far (what ``/metrics`` reports)."""
+        self._registry = registry_for(self)
+        self._log_origin = ThrottledLog(logger, logging.WARNING, LOG_INTERVAL)
         self.peak_queue_bytes = 0
         """Most bytes any client's outbound queue has held."""
 
@@ -437,9 +514,23 @@ class WebSocketServer:
 
     @property
     def url(self) -> str:
-        """``ws://host:port/ws`` for the bound port."""
+        """``ws://host:port/ws`` (``wss://`` with TLS) for the bound port."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}{WEBSOCKET_PATH}"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://{host}:{self.port}{WEBSOCKET_PATH}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound port of the separate metrics listener, if there is one."""
+        return self._metrics_port
+
+    @property
+    def metrics_view(self) -> tuple[int, int, int, Mapping[str, int]]:
+        """Clients, rooms, bytes in outbound queues, messages received by type: for a scrape."""
+        # The byte counters, not the queues: reading a queue would create it.
+        queued = sum(c.queue_bytes for c in self._connections.values())
+        core = self.core
+        return len(core.client_ids), len(core.room_ids), queued, core.received_by_type
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
@@ -452,6 +543,7 @@ class WebSocketServer:
             local_host=self.host, local_port=self._requested_port
         )
         self._port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        metrics_listener = await self._metrics_listener()
         acceptor = AcceptLoop(
             handle=self._handle_stream,
             shed_response=self._shed_response,
@@ -467,7 +559,11 @@ class WebSocketServer:
             tg.start_soon(self._run_timer, timer_scope)
             keepalive_scope = anyio.CancelScope()
             tg.start_soon(self._run_keepalive, keepalive_scope)
+            metrics_scope = anyio.CancelScope()
+            if metrics_listener is not None:
+                tg.start_soon(self._serve_metrics, metrics_listener, metrics_scope)
             logger.info("opensyncparty listening on %s", self.url)
+            self._log_access_policy()
             task_status.started(self._port)
             async with listener:
                 with anyio.CancelScope() as accept_scope:
@@ -484,6 +580,7 @@ class WebSocketServer:
                 conn.request_close(CloseReason.GOING_AWAY, "server shutting down")
             timer_scope.cancel()
             keepalive_scope.cancel()
+            metrics_scope.cancel()
         self._task_group = None
         acceptor.release_reserve()
         logger.info("stopped")
@@ -511,46 +608,128 @@ class WebSocketServer:
         ).encode() + payload
 
     # ------------------------------------------------------------------
+    # Access policy and metrics listener
+    # ------------------------------------------------------------------
+
+    def _log_access_policy(self) -> None:
+        if self.allowed_origins is None:
+            logger.warning("no Origin allow-list: web pages from any origin may connect")
+        else:
+            logger.info("allowed origins: %s", ", ".join(sorted(self.allowed_origins)))
+        logger.info("authentication %s", "required" if self.core.auth_required else "off")
+        if self.metrics and self._metrics_port is not None:
+            logger.info("metrics on port %d%s", self._metrics_port, METRICS_PATH)
+
+    async def _metrics_listener(self) -> anyio.abc.Listener[anyio.abc.SocketStream] | None:
+        if not self.metrics or self._metrics_address is None:
+            return None
+        host, port = self._metrics_address
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        self._metrics_port = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        return listener
+
+    async def _serve_metrics(
+        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], scope: anyio.CancelScope
+    ) -> None:
+        async def handle(stream: anyio.abc.SocketStream) -> None:
+            await serve_metrics_connection(stream, self._metrics_body, self.handshake_timeout)
+
+        with scope:
+            async with listener:
+                await listener.serve(handle)
+
+    def _metrics_body(self) -> tuple[bytes, bytes]:
+        return render(self._registry)
+
+    def _origin_refused(self, request: Request, stream: anyio.abc.ByteStream) -> bool:
+        allowed, origin = origin_allowed(request.extra_headers, self.allowed_origins)
+        if allowed:
+            return False
+        self.stats.rejected("origin")
+        self._log_origin(
+            "refused a WebSocket from %s: Origin %r not allowed", _peer(stream), origin
+        )
+        return True
+
+    async def _start_tls(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
+        """The TLS handshake, within the handshake timeout; ``None`` if it fails."""
+        assert self.ssl_context is not None
+        with anyio.move_on_after(self.handshake_timeout):
+            try:
+                return await TLSStream.wrap(
+                    stream,
+                    server_side=True,
+                    ssl_context=self.ssl_context,
+                    standard_compatible=False,
+                )
+            except (ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
+                logger.debug("TLS handshake with %s failed: %r", _peer(stream), exc)
+        self.stats.rejected("tls")
+        await anyio.aclose_forcefully(stream)
+        return None
+
+    # ------------------------------------------------------------------
     # Connections
     # ------------------------------------------------------------------
 
     async def _handle_stream(self, stream: anyio.abc.SocketStream) -> None:
-        # One connection's failure must never end the task group that serves the others.
+        # One coroutine, not a guard around a second one: every idle connection
+        # holds the frames of its task's coroutines (about 250 bytes each).
         try:
-            await self._serve_connection(stream)
+            byte_stream: anyio.abc.ByteStream = stream
+            if self.ssl_context is not None:
+                tls_stream = await self._start_tls(stream)
+                if tls_stream is None:
+                    return
+                byte_stream = tls_stream
+            async with byte_stream:
+                address = _peer_address(byte_stream)
+                ws = await self._timed_handshake(byte_stream, address)
+                if ws is None:
+                    return
+                try:
+                    if not self._stopping:
+                        await self._run_websocket(byte_stream, ws)
+                finally:
+                    self._admission.release(address)
+        # One connection's failure must never end the task group that serves the others.
         except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             logger.debug("connection lost: %r", exc)
         except Exception:
             self._log_handler_failure("connection handler failed", exc_info=True)
 
-    async def _serve_connection(self, stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            ws: Connection | None = None
-            address = _peer_address(stream)
-            with anyio.CancelScope() as scope:
-                self._handshakes[scope] = anyio.current_time()
-                if self._stopping:  # accepted just before stop(): do not start
-                    scope.cancel()
-                try:
-                    with anyio.move_on_after(self.handshake_timeout) as timeout:
-                        ws = await self._handshake(stream, address)
-                    if timeout.cancelled_caught:
-                        self._log_bad_handshake(
-                            "handshake from %s timed out after %g s",
-                            _peer(stream),
-                            self.handshake_timeout,
-                        )
-                finally:
-                    self._handshakes.pop(scope, None)
-            if ws is None:
-                return
-            try:
-                if not (scope.cancelled_caught or self._stopping):
-                    await self._run_websocket(stream, ws)
-            finally:
-                self._admission.release(address)
+    async def _timed_handshake(
+        self, stream: anyio.abc.ByteStream, address: str
+    ) -> Connection | None:
+        """:meth:`_handshake` within the handshake timeout, cut short by :meth:`stop`.
 
-    async def _handshake(self, stream: anyio.abc.SocketStream, address: str) -> Connection | None:
+        A separate call so that its two cancel scopes (about 600 bytes each)
+        are freed once the upgrade is done, not held by every idle connection.
+        """
+        ws: Connection | None = None
+        with anyio.CancelScope() as scope:
+            self._handshakes[scope] = anyio.current_time()
+            if self._stopping:  # accepted just before stop(): do not start
+                scope.cancel()
+            try:
+                with anyio.move_on_after(self.handshake_timeout) as timeout:
+                    ws = await self._handshake(stream, address)
+                if timeout.cancelled_caught:
+                    self.stats.rejected("timeout")
+                    self._log_bad_handshake(
+                        "handshake from %s timed out after %g s",
+                        _peer(stream),
+                        self.handshake_timeout,
+                    )
+            finally:
+                self._handshakes.pop(scope, None)
+        if ws is not None and scope.cancelled_caught:
+            # Upgraded, then cut short by stop(): the slot it holds is given back.
+            self._admission.release(address)
+            return None
+        return ws
+
+    async def _handshake(self, stream: anyio.abc.ByteStream, address: str) -> Connection | None:
         """Read the HTTP request; upgrade it, or answer it and return None.
 
         Only the WebSocket connection outlives this: the HTTP parser is dropped.
@@ -575,19 +754,24 @@ class WebSocketServer:
                 if isinstance(event, Request):
                     path = urlsplit(event.target).path
                     if path == WEBSOCKET_PATH:
+                        if self._origin_refused(event, stream):
+                            await self._send_response(stream, handshake, 403, "Forbidden\n")
+                            return None
                         return await self._upgrade(stream, handshake, head, address)
-                    if path == HEALTH_PATH:
-                        await self._send_response(stream, handshake, *self._health())
+                    resource = self._resource(path)
+                    if resource is not None:
+                        await self._send_response(stream, handshake, *resource())
                     else:
                         await self._send_response(stream, handshake, 404, "Not Found\n")
                     return None
 
     async def _upgrade(
-        self, stream: anyio.abc.SocketStream, handshake: H11Handshake, head: bytes, address: str
+        self, stream: anyio.abc.ByteStream, handshake: H11Handshake, head: bytes, address: str
     ) -> Connection | None:
         """Admit the upgrade request (101, holding a slot) or refuse it with its status."""
         refusal = self._admission.admit(_http_version(head), address)
         if refusal is not None:
+            self.stats.rejected(_REFUSAL_REASONS.get(refusal.status, f"http_{refusal.status}"))
             log = self._log_bad_handshake if refusal.status == 400 else self._log_refused
             log("refused %s with HTTP %d: %s", _peer(stream), refusal.status, refusal.reason)
             await self._send_response(stream, handshake, refusal.status, f"{refusal.reason}\n")
@@ -601,25 +785,41 @@ class WebSocketServer:
 
     async def _answer_http(
         self,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         ws: H11Handshake,
         head: bytes,
         exc: RemoteProtocolError,
     ) -> None:
         method, path = _request_line(head)
         hint = exc.event_hint
-        if path == HEALTH_PATH and method == "GET":
-            await self._send_response(stream, ws, *self._health())
-        elif path == HEALTH_PATH:
+        resource = self._resource(path)
+        if resource is not None and method == "GET":
+            await self._send_response(stream, ws, *resource())
+        elif resource is not None:
             allow = [(b"allow", b"GET")]
             await self._send_response(stream, ws, 405, "Method Not Allowed\n", allow)
         elif path == WEBSOCKET_PATH or path is None or not isinstance(hint, RejectConnection):
             status = hint.status_code if isinstance(hint, RejectConnection) else 400
             headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
+            self.stats.rejected("bad_request")
             self._log_bad_handshake("refused a bad upgrade request from %s: %s", _peer(stream), exc)
             await self._send_response(stream, ws, status, f"{exc}\n", headers)
         else:
             await self._send_response(stream, ws, 404, "Not Found\n")
+
+    def _resource(
+        self, path: str | None
+    ) -> Callable[[], tuple[int, str | bytes, list[tuple[bytes, bytes]], bytes]] | None:
+        """The plain-HTTP resource at ``path`` on the public port, if any."""
+        if path == HEALTH_PATH:
+            return self._health
+        if path == METRICS_PATH and self.metrics and self._metrics_address is None:
+            return self._metrics
+        return None
+
+    def _metrics(self) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        body, content_type = self._metrics_body()
+        return 200, body, [], content_type
 
     def _health(self) -> tuple[int, str, list[tuple[bytes, bytes]], bytes]:
         body = json.dumps(
@@ -633,15 +833,15 @@ class WebSocketServer:
 
     @staticmethod
     async def _send_response(
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         ws: H11Handshake,
         status: int,
-        body: str,
+        body: str | bytes,
         headers: list[tuple[bytes, bytes]] | None = None,
         content_type: bytes = b"text/plain; charset=utf-8",
     ) -> None:
         """Answer with an HTTP response through wsproto's rejection events, then close."""
-        payload = body.encode()
+        payload = body.encode() if isinstance(body, str) else body
         all_headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(payload)).encode()),
@@ -653,7 +853,7 @@ class WebSocketServer:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             await stream.send(data)
 
-    async def _run_websocket(self, stream: anyio.abc.SocketStream, ws: Connection) -> None:
+    async def _run_websocket(self, stream: anyio.abc.ByteStream, ws: Connection) -> None:
         client_id, out = self.core.connect(self._clock())
         conn = _Connection(
             client_id, ws, stream, self.queue_size, self.max_queue_bytes, anyio.current_time()
@@ -661,6 +861,8 @@ class WebSocketServer:
         self._connections[client_id] = conn
         logger.info("client %s connected from %s", client_id, _peer(stream))
         self._deliver(out)
+        # This frame lives as long as the connection: not the hello's text with it.
+        del out
         try:
             with conn.read_scope:
                 await self._read_loop(conn)
@@ -686,6 +888,8 @@ class WebSocketServer:
                 return
             conn.heard = True
             ws.receive_data(data)
+            # Not held while the next read waits, perhaps for minutes.
+            del data
             # Everything one read brings (a host behind by several seeks) is
             # written once per recipient, not once per message.
             self._holding = True
@@ -817,6 +1021,7 @@ class WebSocketServer:
             conn.read_scope.cancel()
         finally:
             conn.writer_active = False
+            conn.drop_empty_queue()
             if conn.writer_done is not None:
                 conn.writer_done.set()
 
@@ -906,14 +1111,14 @@ class WebSocketServer:
             self._log_eviction(
                 "client %s evicted: outbound queue full (%d messages, %d bytes)",
                 conn.client_id,
-                len(conn.queue),
+                conn.queued,
                 conn.queue_bytes,
             )
             conn.request_close(
                 CloseReason.POLICY_VIOLATION, "outbound queue full", abort_write=True
             )
             return self._forget(conn)
-        queued = len(conn.queue)
+        queued = conn.queued
         if queued:
             if queued > self.peak_queue_length:
                 self.peak_queue_length = queued
@@ -933,7 +1138,9 @@ class WebSocketServer:
         """Add each message's frame to its recipients' batches, framed once per message."""
         connections = self._connections
         batches = self._batches
+        stats = self.stats
         for outgoing in out:
+            stats.sent(outgoing.text, len(outgoing.recipients))
             # Server frames are unmasked, so one frame serves every recipient.
             frame: bytes | None = None
             for recipient in outgoing.recipients:
@@ -949,12 +1156,15 @@ class WebSocketServer:
 
     def _flush(self) -> None:
         """Write each client's batch in one go; evictions add their own messages."""
-        while self._batches:
-            batches, self._batches = self._batches, {}
-            for conn, frames in batches.items():
-                # An eviction earlier in this loop may have ended this connection.
-                if self._connections.get(conn.client_id) is conn:
-                    self._collect(self._enqueue(conn, frames))
+        if self._batches:
+            started = time.perf_counter()
+            while self._batches:
+                batches, self._batches = self._batches, {}
+                for conn, frames in batches.items():
+                    # An eviction earlier in this loop may have ended this connection.
+                    if self._connections.get(conn.client_id) is conn:
+                        self._collect(self._enqueue(conn, frames))
+            self.stats.fanout(time.perf_counter() - started)
         deadline = self.core.next_deadline()
         if deadline is not None and (
             self._armed_deadline is None or deadline < self._armed_deadline
@@ -1009,7 +1219,7 @@ class WebSocketServer:
                         self._deliver(self._enqueue(conn, [conn.ws.send(Ping())]))
 
 
-async def _drain(stream: anyio.abc.SocketStream) -> None:
+async def _drain(stream: anyio.abc.ByteStream) -> None:
     """Half-close, then read and drop everything until the peer ends (the caller bounds it)."""
     with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
         await stream.send_eof()
@@ -1042,13 +1252,13 @@ def _request_line(head: bytes) -> tuple[str | None, str | None]:
     return method, path
 
 
-def _peer_address(stream: anyio.abc.SocketStream) -> str:
+def _peer_address(stream: anyio.abc.ByteStream) -> str:
     """The client's IP address: the key of the per-address connection cap."""
     address = stream.extra(anyio.abc.SocketAttribute.remote_address, "?")
     return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
-def _peer(stream: anyio.abc.SocketStream) -> str:
+def _peer(stream: anyio.abc.ByteStream) -> str:
     address = stream.extra(anyio.abc.SocketAttribute.remote_address, "?")
     if isinstance(address, tuple):
         return f"{address[0]}:{address[1]}"

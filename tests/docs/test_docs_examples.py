@@ -221,6 +221,21 @@ def test_config_refuses_bad_values_as_the_timings_page_says() -> None:
         Config(max_room_size=0)
 
 
+def test_jwt_server_example_requires_a_token_from_its_secret() -> None:
+    import jwt
+
+    from opensyncparty_core import InvalidToken
+
+    example = load_example("jwt_server")
+    assert example.server.core.auth_required
+    now_s = 1_700_000_000
+    claims = {"sub": "u", "name": "Ann", "aud": "OpenWatchParty", "iss": "Jellyfin"}
+    token = jwt.encode({**claims, "exp": now_s + 60}, example.secret, algorithm="HS256")
+    assert example.verifier(token, now_s * 1000)["name"] == "Ann"
+    with pytest.raises(InvalidToken):
+        example.verifier(token, (now_s + 121) * 1000)
+
+
 def test_every_example_file_is_exercised_here() -> None:
     source = Path(__file__).read_text()
     for path in EXAMPLES.glob("*.py"):

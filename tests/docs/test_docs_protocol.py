@@ -258,6 +258,10 @@ ERROR_INPUTS: list[tuple[Wire | str, str]] = [
         "Message nested deeper than 32 levels",
     ),
     ({"type": "dance"}, "Unknown message type 'dance'"),
+    (
+        {"type": "auth", "payload": {"protocol_version": 2}},
+        "Unsupported protocol version 2 (this server speaks 1)",
+    ),
     ({"type": "list_rooms", "ts": 1.5}, "Field 'ts' must be an integer"),
     ({"type": "join_room"}, "Field 'room' is required for join_room"),
     ({"type": "join_room", "room": 7}, "Field 'room' must be a string"),

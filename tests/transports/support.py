@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Request
@@ -89,3 +90,22 @@ async def read_close_code(stream: anyio.abc.SocketStream, ws: WSConnection) -> i
         for event in ws.events():
             if isinstance(event, CloseConnection):
                 return event.code
+
+
+@asynccontextmanager
+async def server_process(
+    command: list[str], env: dict[str, str], ready: str
+) -> AsyncIterator[anyio.abc.Process]:
+    """A server subprocess, yielded once a line of its log contains ``ready``; killed after."""
+    process = await anyio.open_process(command, env=env)
+    try:
+        assert process.stderr is not None
+        log = BufferedByteReceiveStream(process.stderr)
+        while ready not in (await log.receive_until(b"\n", 65_536)).decode(errors="replace"):
+            pass
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.aclose()

@@ -304,6 +304,9 @@ async def test_core_failure_costs_one_message_not_the_connection(
 
 def test_every_limit_of_the_server_has_a_flag_with_the_same_default() -> None:
     not_limits = {"host", "port", "config", "clock", "id_source"}
+    # Access control and metrics come from the settings (test_settings checks them).
+    not_limits |= {"token_verifier", "allowed_origins", "ssl_context"}
+    not_limits |= {"metrics", "metrics_host", "metrics_port"}
     keywords = set(inspect.signature(WebSocketServer).parameters) - not_limits
     parser = argparse.ArgumentParser()
     add_limit_arguments(parser)
