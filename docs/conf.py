@@ -68,6 +68,8 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Sequence"),
     ("py:class", "collections.abc.AsyncIterator"),
     ("py:class", "anyio.abc.TaskStatus"),
+    ("py:class", "anyio.Event"),
+    ("py:class", "os.PathLike"),
     ("py:class", "collections.abc.Iterable"),
     ("py:class", "ssl.SSLContext"),
     ("py:class", "argparse.ArgumentParser"),

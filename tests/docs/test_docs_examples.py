@@ -316,3 +316,26 @@ def test_sync_loop_keeps_a_fast_viewer_on_the_hosts_timeline(
     # Clocks 5.5 s apart and a player 0.5 % fast, yet within a few frames of the host.
     assert abs(viewer.player.position - host.player.position) < 0.040
     assert host.player.position > 28  # 30 s, less the 1.5 s lead of the scheduled play
+
+
+@pytest.mark.mpv
+@pytest.mark.anyio
+async def test_watch_mpv_example_hosts_and_leaves_when_cancelled(tmp_path: Path) -> None:
+    from benchmarks.mpv_media import make_clip
+
+    from opensyncparty_transports import WebSocketServer
+    from opensyncparty_transports.mpv import HEADLESS
+
+    from ..mpv.support import until
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=10.0)
+    example = load_example("watch_mpv")
+    server = WebSocketServer(host="127.0.0.1", port=0)
+    async with anyio.create_task_group() as tg:
+        await tg.start(server.serve)
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(example.watch, server.url, str(clip), None, HEADLESS)
+            await until(lambda: len(server.core.room_ids) == 1, deadline=10.0)
+            watching.cancel_scope.cancel()
+        assert server.core.room_ids == ()
+        server.stop()

@@ -22,6 +22,7 @@ DIRECTIVE = re.compile(
     [
         ("opensyncparty_core", "api/core.rst"),
         ("opensyncparty_transports", "api/transports.rst"),
+        ("opensyncparty_transports.mpv", "api/mpv.rst"),
     ],
 )
 def test_every_public_name_has_an_entry(package: str, page: str) -> None:
