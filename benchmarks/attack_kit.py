@@ -37,6 +37,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from benchmarks.e2e_load import free_port
 from opensyncparty_core import ClientHello, CreateRoom, Error, JoinRoom, RoomState, StateUpdate
 from opensyncparty_transports import ClientConnection, ConnectionClosed, HandshakeError, connect
 
@@ -53,13 +54,6 @@ MEDIA_ID_BYTES = 60_000
 # The server process
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class ServerProcess:
     """``examples/reference_server.py`` in a child process; its log goes to ``log_path``."""
 
@@ -71,7 +65,7 @@ class ServerProcess:
         nofile: int | None = None,
         flags: Sequence[str] = (),
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"ws://{HOST}:{self.port}/ws"
         self.log_path = log_path
         command = [sys.executable, str(SERVER_SCRIPT), "--host", HOST, "--port", str(self.port)]

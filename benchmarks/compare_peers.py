@@ -50,7 +50,7 @@ import psutil
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from benchmarks.e2e_load import summarize_profile
+from benchmarks.e2e_load import free_port, summarize_profile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KIT = (ROOT / ".." / "shared" / "bench").resolve()
@@ -60,13 +60,6 @@ HOST = "127.0.0.1"
 SERVERS = ("asyncio", "uvloop", "trio", "peer")
 P99_LIMIT_MS = 20.0
 RAMP_ROOMS = (5, 10, 25, 50, 100, 150, 200, 300, 400)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_command(name: str, port: int) -> list[str]:

@@ -90,7 +90,8 @@ def _raise_nofile_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on HOST that is free now (for a server child process to bind)."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
@@ -101,7 +102,7 @@ class ServerProcess:
     """``examples/reference_server.py`` in a child process, with psutil readings."""
 
     def __init__(self, log_path: pathlib.Path, backend: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = log_path
         command = [sys.executable, str(SERVER_SCRIPT), "--host", HOST, "--port", str(self.port)]
         command += ["--log-level", "WARNING", "--backend", backend]
