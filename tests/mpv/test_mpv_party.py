@@ -10,7 +10,7 @@ from contextlib import suppress
 import anyio
 import pytest
 
-from opensyncparty_core import Play
+from opensyncparty_core import Pause, Play
 from opensyncparty_transports.mpv import HEADLESS, MpvError, MpvIpc, monotonic_ms, open_mpv
 
 from .support import agree, mpv_room, until
@@ -105,3 +105,20 @@ async def test_a_hung_mpv_fails_commands_in_time_and_a_dead_one_at_once(
             await until(lambda: player.gone.is_set(), deadline=2.0)
             with pytest.raises(MpvError, match="closed"):
                 await player.apply(Play(5.0, monotonic_ms()))
+
+
+async def test_a_start_from_a_pause_between_frames_runs_on_the_timeline(
+    clip: pathlib.Path,
+) -> None:
+    # 6 ms past a frame: mpv's exact seek shows the next frame (25 fps: 10.04), so a
+    # start counted from the target rather than that frame ran a frame ahead.
+    with anyio.fail_after(20):
+        async with open_mpv(clip, args=HEADLESS) as player:
+            await player.apply(Pause(10.006, monotonic_ms()))
+            at = monotonic_ms()
+            await player.apply(Play(10.006, at))
+            await anyio.sleep(0.6)  # the clock's median fills with frames
+            now = monotonic_ms()
+            position = player.position(now)
+            assert position is not None
+            assert abs(position - (10.006 + (now - at) / 1000.0)) < 0.015

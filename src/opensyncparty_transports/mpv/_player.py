@@ -10,6 +10,7 @@ does not go within a few seconds).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -36,6 +37,10 @@ HEADLESS = ("--vo=null", "--ao=null")
 # Seconds: a playing player this close to a Play's position is left alone (the drift
 # controller's business); a paused one this far behind it waits rather than seeks.
 _PLAY_SEEK_TOLERANCE = 0.1
+# Seconds: an exact seek (mpv's hr-seek) drops the frames that start more than this
+# before its target and shows the next one (mpv 0.35, video.c), yet reports the
+# target itself as time-pos until the clock moves.
+_HR_SEEK_SLACK = 0.005
 
 
 def monotonic_ms() -> float:
@@ -150,9 +155,18 @@ class MpvPlayer:
         """Set once mpv has closed its IPC connection (it quit, or was closed)."""
         return self._gone
 
+    def _frame_shown(self, position: float) -> float:
+        """The frame an exact seek to ``position`` shows (one every ``frame_duration`` from 0)."""
+        frame = self.frame_duration
+        if frame <= 0.0:
+            return position
+        return math.ceil((position - _HR_SEEK_SLACK) / frame) * frame
+
     async def _seek(self, position: float, *, wait_restart: bool = False) -> None:
+        # Aimed at the frame mpv will show, so that time-pos (the held frame a start
+        # counts from) is that frame's and not the target's: up to a frame apart.
         self._restarted = anyio.Event()
-        await self.ipc.command("seek", max(0.0, position), "absolute+exact")
+        await self.ipc.command("seek", self._frame_shown(max(0.0, position)), "absolute+exact")
         if wait_restart:
             with anyio.move_on_after(self.ipc.timeout):
                 await self._restarted.wait()
