@@ -313,14 +313,15 @@ def figures(sessions: Sequence[Session]) -> Figures:
         plays = [t for t, a in session.actions if a == "play"]
         for play in plays:
             target = min((s for s in session.starts if s >= play), default=math.nan)
-            errors = [
-                statistics.median(
+            errors = []
+            for v in viewers:
+                window = [
                     abs(o) * 1000.0
                     for t, w, o, _ in session.samples
                     if w == v and target + 200.0 <= t <= target + 700.0
-                )
-                for v in viewers
-            ]
+                ]
+                # A play that never started (no start seen, no samples after it) is a miss.
+                errors.append(statistics.median(window) if window else math.inf)
             starts.append(max(errors))
         times = [t for t, _ in session.actions] + [math.inf]
         for k, (t, action) in enumerate(session.actions):
