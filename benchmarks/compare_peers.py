@@ -84,6 +84,12 @@ def server_command(name: str, port: int) -> list[str]:
         name,
         "--log-level",
         "WARNING",
+        # Every loadgen client comes from 127.0.0.1: lift the connection
+        # caps (defaults 1,000 and 100 per address) as the peer has none.
+        "--max-connections",
+        "0",
+        "--max-connections-per-ip",
+        "0",
     ]
 
 
