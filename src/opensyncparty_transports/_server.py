@@ -6,18 +6,20 @@ and no accept error ends them. A connection task runs the HTTP handshake
 (wsproto's :class:`~wsproto.handshake.H11Handshake`: ``GET /ws`` upgrades
 once ``_admission`` lets it, ``GET /health`` answers JSON, anything else
 gets an HTTP error), keeps only the resulting WebSocket
-:class:`~wsproto.connection.Connection`, then reads: it feeds the socket's
-bytes to wsproto, reassembles messages under the size and fragment limits
+:class:`~wsproto.connection.Connection`, then reads: plain TCP straight
+from the socket (``_rawsocket``: a ``recv`` first, a wait only when it
+would block, no transport object per client), TLS through anyio's stream.
+It feeds the bytes to wsproto, reassembles messages under the size and fragment limits
 and hands them to the core. Whatever the core returns is fanned out without
 waiting, and a client whose outbound queue is over its frame count or byte
 budget is evicted there and then, so nobody waits for it.
 
 Writing. Most frames never touch a queue or a task: when nothing is queued
-for a client and no write of ours is in progress, the socket's own buffer in
-the backend is empty too (anyio's asyncio stream returns from ``send`` only
-once its transport has drained; trio's ``send_all`` only once all is
-written), so the frame is written straight to the non-blocking socket, in
-order. Only what the kernel does not take, the rest of a frame or whole
+for a client and no write of ours is in progress, nothing of ours is
+buffered below us either (the raw stream's ``send`` returns only once the
+kernel has taken every byte; under TLS every frame goes through anyio's
+stream anyway), so the frame is written straight to the non-blocking socket,
+in order. Only what the kernel does not take, the rest of a frame or whole
 frames behind it, waits in the client's bounded queue, and only then is a
 writer task started (in the server's task group); it drains the queue
 through the stream and ends when the queue is empty. Waking a writer task
@@ -330,6 +332,8 @@ class WebSocketServer:
             log_error=ThrottledLog(logger, logging.ERROR, LOG_INTERVAL),
             log_refused=self._log_refused,
             read_timeout=min(self.handshake_timeout, 1.0),
+            # TLS keeps anyio's stream; plain TCP is read from the socket itself.
+            raw=self.ssl_context is None,
         )
         acceptor.take_reserve()
         async with anyio.create_task_group() as tg:
