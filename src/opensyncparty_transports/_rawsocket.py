@@ -30,8 +30,10 @@ class RawSocketStream(anyio.abc.SocketStream):
     Errors are anyio's: :class:`~anyio.EndOfStream` once the peer has
     closed, :class:`~anyio.BrokenResourceError` on a reset,
     :class:`~anyio.ClosedResourceError` after :meth:`aclose`. Each call is
-    a checkpoint (cancellation is seen before any byte is taken, and a
-    client that always has bytes ready cannot hold the event loop).
+    a checkpoint: cancellation is seen before any byte is taken, never
+    after, and a read that finds bytes at once still lets the other tasks
+    run first (a client that always has bytes ready cannot hold the event
+    loop), while one that had to wait yields only there.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -42,8 +44,9 @@ class RawSocketStream(anyio.abc.SocketStream):
         return self._sock
 
     async def receive(self, max_bytes: int = 65_536) -> bytes:
-        await anyio.lowlevel.checkpoint()
+        await anyio.lowlevel.checkpoint_if_cancelled()
         sock = self._sock
+        waited = False
         while True:
             try:
                 data = sock.recv(max_bytes)
@@ -52,6 +55,10 @@ class RawSocketStream(anyio.abc.SocketStream):
             except OSError as exc:
                 raise self._error(exc) from exc
             else:
+                if not waited:
+                    # Bytes were there at once: let the other tasks run, but
+                    # without a cancellation that would lose these bytes.
+                    await anyio.lowlevel.cancel_shielded_checkpoint()
                 if not data:
                     raise anyio.EndOfStream
                 return data
@@ -61,6 +68,7 @@ class RawSocketStream(anyio.abc.SocketStream):
             if sock.fileno() < 0:
                 raise anyio.ClosedResourceError
             await anyio.wait_readable(sock)
+            waited = True
 
     async def send(self, item: bytes) -> None:
         await anyio.lowlevel.checkpoint()

@@ -76,6 +76,17 @@ async def test_a_read_waits_for_bytes_and_is_cancellable() -> None:
         assert await ours.receive() == b"late"
 
 
+async def test_a_cancelled_read_takes_no_bytes() -> None:
+    async with accepted() as (ours, client):
+        await client.send(b"kept")
+        await anyio.sleep(0.05)  # in our receive buffer
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await ours.receive()
+        assert scope.cancelled_caught
+        assert await ours.receive() == b"kept"
+
+
 async def test_end_of_stream_after_the_peer_closes() -> None:
     async with accepted() as (ours, client):
         await client.send(b"last")
