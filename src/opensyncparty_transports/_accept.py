@@ -9,6 +9,10 @@ each and a real client finishes its request within a round trip). With none
 to cut, it spends the one descriptor it holds in reserve to answer that
 client (the server decides what: ``/health``, or 503) rather than leave it
 hanging.
+
+For plain TCP (``raw``) the loop accepts on the listening socket itself
+and hands on a ``RawSocketStream`` (``_rawsocket``), so that asyncio
+creates no transport for the connection; with TLS it takes anyio's stream.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import anyio
 import anyio.abc
 
 from ._admission import ThrottledLog
+from ._rawsocket import accept_raw
 
 __all__ = ["AcceptLoop"]
 
@@ -46,6 +51,7 @@ class AcceptLoop:
         lack of descriptors, given the start of its request.
     :param handshakes: the server's handshakes in progress, with the
         ``anyio.current_time()`` each began, oldest first.
+    :param raw: accept plain TCP connections as raw socket streams.
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class AcceptLoop:
         log_error: ThrottledLog,
         log_refused: ThrottledLog,
         read_timeout: float,
+        raw: bool = False,
     ) -> None:
         self._handle = handle
         self._shed_response = shed_response
@@ -64,6 +71,7 @@ class AcceptLoop:
         self._log_error = log_error
         self._log_refused = log_refused
         self._read_timeout = read_timeout
+        self._raw = raw
         self._reserve_fd: int | None = None
 
     def take_reserve(self) -> None:
@@ -84,7 +92,7 @@ class AcceptLoop:
         assert isinstance(listener, anyio.abc.SocketListener)
         while True:
             try:
-                stream = await listener.accept()
+                stream = await self._accept(listener)
             except (OSError, anyio.BrokenResourceError) as exc:
                 # trio's backend reports a failed accept as BrokenResourceError from the OSError.
                 cause = exc if isinstance(exc, OSError) else exc.__cause__
@@ -95,12 +103,17 @@ class AcceptLoop:
                 continue
             tg.start_soon(self._handle, stream)
 
+    async def _accept(self, listener: anyio.abc.SocketListener) -> anyio.abc.SocketStream:
+        if self._raw:
+            return await accept_raw(listener.extra(anyio.abc.SocketAttribute.raw_socket))
+        return await listener.accept()
+
     async def _make_room(self, listener: anyio.abc.SocketListener, tg: anyio.abc.TaskGroup) -> None:
         """Out of descriptors: cut the oldest handshakes, or refuse one waiting client clearly."""
         # Act only for a client that waits, and only if descriptors are still short.
         await anyio.wait_readable(listener.extra(anyio.abc.SocketAttribute.raw_socket))
         try:
-            tg.start_soon(self._handle, await listener.accept())
+            tg.start_soon(self._handle, await self._accept(listener))
             return
         except (OSError, anyio.BrokenResourceError):
             pass
@@ -115,7 +128,7 @@ class AcceptLoop:
             return
         self.release_reserve()
         try:
-            stream = await listener.accept()
+            stream = await self._accept(listener)
         except (OSError, anyio.BrokenResourceError):
             self.take_reserve()
             return

@@ -20,7 +20,7 @@ from wsproto.events import TextMessage
 
 from opensyncparty_core import Config, CreateRoom, JoinRoom, RoomState, StateUpdate, encode
 from opensyncparty_transports import connect
-from opensyncparty_transports._server import _Connection
+from opensyncparty_transports._connection import _Connection
 
 from .support import TIMEOUT, raw_websocket, receive_until, running_server
 

@@ -6,7 +6,7 @@ import argparse
 import errno
 import inspect
 import logging
-from typing import Any
+import socket
 
 import anyio
 import anyio.abc
@@ -28,12 +28,14 @@ from opensyncparty_transports import (
     ConnectionClosed,
     HandshakeError,
     WebSocketServer,
+    _accept,
     add_limit_arguments,
     connect,
     limit_options,
 )
 from opensyncparty_transports._admission import Admission, Refusal, ThrottledLog
 from opensyncparty_transports._cli import build_parser
+from opensyncparty_transports._rawsocket import accept_raw
 
 from .support import SEED, TIMEOUT, raw_websocket, read_close_code, receive_until, running_server
 from .test_client import answer_close, with_scripted_server
@@ -340,25 +342,16 @@ def test_cli_refuses_a_bad_limit(flag: str) -> None:
 async def test_accept_errors_are_logged_once_and_the_server_accepts_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    create_listener = anyio.create_tcp_listener
     failures = [errno.ECONNABORTED, errno.EPROTO, errno.ENOBUFS]
 
-    async def flaky_listener(**kwargs: Any) -> Any:
-        multi = await create_listener(**kwargs)
-        listener = multi.listeners[0]
-        assert isinstance(listener, anyio.abc.SocketListener)
-        accept = listener.accept
+    # Plain TCP is accepted on the listening socket itself (_rawsocket).
+    async def flaky_accept(listener: socket.socket) -> anyio.abc.SocketStream:
+        if failures:
+            await anyio.sleep(0)
+            raise OSError(failures.pop(0), "injected")
+        return await accept_raw(listener)
 
-        async def flaky_accept() -> anyio.abc.SocketStream:
-            if failures:
-                await anyio.sleep(0)
-                raise OSError(failures.pop(0), "injected")
-            return await accept()
-
-        listener.accept = flaky_accept  # type: ignore[method-assign]
-        return multi
-
-    monkeypatch.setattr(anyio, "create_tcp_listener", flaky_listener)
+    monkeypatch.setattr(_accept, "accept_raw", flaky_accept)
     with anyio.fail_after(TIMEOUT):
         async with running_server() as server:
             await hello(server.url)

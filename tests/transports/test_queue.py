@@ -8,7 +8,7 @@ import anyio.abc
 import pytest
 from wsproto.connection import Connection, ConnectionType
 
-from opensyncparty_transports._server import _WRITE_CHUNK, _Connection
+from opensyncparty_transports._connection import _WRITE_CHUNK, _Connection
 
 # A connection holds a cancel scope, which needs a running event loop.
 pytestmark = pytest.mark.anyio

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
+from anyio.streams.tls import TLSStream
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,6 +93,23 @@ async def test_a_whole_session_over_wss(certificate: tuple[Path, Path]) -> None:
                     await host.send(PlayerEvent(room=room, action="seek", position=float(i)))
                 positions = [(await receive_until(guest, PlayerEvent)).position for _ in range(20)]
                 assert positions == [float(i) for i in range(20)]
+
+
+async def test_tls_connections_read_and_write_through_anyio_tls_stream(
+    certificate: tuple[Path, Path],
+) -> None:
+    # Plain TCP is read from the raw socket (_rawsocket); TLS records never are.
+    server_context, client_context = contexts(certificate)
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            running_server(ssl_context=server_context) as server,
+            connect(server.url, ssl_context=client_context),
+        ):
+            while not server._connections:
+                await anyio.sleep(0.01)
+            (conn,) = server._connections.values()
+            assert isinstance(conn.stream, TLSStream)
+            assert conn.raw_socket is None
 
 
 async def test_a_plain_client_on_the_tls_port_is_dropped_and_others_go_on(
