@@ -33,7 +33,7 @@ from ._messages import PlayerEvent
 from ._schedule import Timeline
 from ._sync_values import SyncConfig
 
-__all__ = ["announced_start", "seek_start", "starts_together"]
+__all__ = ["announced_start", "seek_start", "start_missed", "starts_together"]
 
 # Seconds: a host player whose seeks land this far before their target snaps to
 # keyframes; it announces a held seek instead, and a play from where it landed.
@@ -51,9 +51,29 @@ def starts_together(config: SyncConfig, host_snap: float) -> bool:
     return config.seek_start_ms > 0.0 and config.stamp_positions and host_snap < SNAPPING
 
 
-def seek_start(position: float, server_now: float, config: SyncConfig) -> Timeline:
-    """The timeline a host's seek to ``position`` at server time ``server_now`` announces."""
-    return Timeline(position, server_now + config.seek_start_ms, True)
+def seek_start(
+    position: float, server_now: float, config: SyncConfig, seek_time_ms: float, lead_s: float
+) -> Timeline:
+    """The timeline a host's seek to ``position`` at server time ``server_now`` announces.
+
+    It starts ``seek_start_ms`` later, or later still if this host's own player needs
+    longer: its seeks took ``seek_time_ms`` to land (learned, with half again for the
+    spread, as held starts allow) and its plays run ``lead_s`` early. A host that landed
+    after its own start would have to rejoin its own timeline.
+    """
+    hold = max(config.seek_start_ms, seek_time_ms * 1.5 + 200.0) + lead_s * 1000.0
+    return Timeline(position, server_now + hold, True)
+
+
+def start_missed(timeline: Timeline, landed: float, server_now: float, lead_s: float) -> bool:
+    """Whether a player that landed at ``landed`` is too late to start on ``timeline``.
+
+    It would start when the timeline reaches ``landed`` (a play runs ``lead_s`` early):
+    that instant is past for a seek that landed late, or on a keyframe well before
+    the target. A viewer then rejoins the timeline ahead; the host, whose start is
+    the room's reference, plays from where it landed instead (a scheduled play).
+    """
+    return timeline.reaches(landed) < server_now + lead_s * 1000.0
 
 
 def announced_start(message: PlayerEvent, server_now: float | None) -> Timeline | None:

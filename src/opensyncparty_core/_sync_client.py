@@ -88,7 +88,7 @@ from ._messages import (
     StateUpdate,
 )
 from ._schedule import Echoes, Scheduled, Timeline, due, plan_start, start_instant
-from ._seek_start import announced_start, seek_start, starts_together
+from ._seek_start import announced_start, seek_start, start_missed, starts_together
 from ._sync_clock import ServerClock
 from ._sync_values import (
     Pause,
@@ -268,7 +268,9 @@ class SyncClient:
             return out
         landed = player.learn_landing(status, now)
         if self._pending is not None:
-            if landed and self._pending.held:
+            if landed and self._pending.announced and self._missed(status.position, now):
+                out += self._missed_start(status.position, now)
+            elif landed and self._pending.held:
                 out += self._replan_held_start(status.position, now)
             return out
         if self.is_host:
@@ -563,7 +565,7 @@ class SyncClient:
         past the start rejoins the moving timeline further ahead.
         """
         self._timeline = timeline
-        self._pending = Scheduled("play", timeline.server_ts, timeline, held=True)
+        self._pending = Scheduled("play", timeline.server_ts, timeline, held=True, announced=True)
         self._joining = False
         self._player.stop_correcting()
         out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
@@ -629,7 +631,8 @@ class SyncClient:
             self._timeline = Timeline(position, server_now or 0.0, False)
             return [PlayerEvent(room=self.room_id, action="pause", position=position, ts=ts)]
         if playing and server_now is not None and starts_together(self.config, self._player.snap):
-            timeline = seek_start(position, server_now, self.config)
+            player = self._player
+            timeline = seek_start(position, server_now, self.config, player.seek_time, player.lead)
             event = self._seek_event(position, True, now, at=timeline.server_ts)
             return [event, *self._hold_for_start(timeline, now)]
         if playing:
@@ -641,6 +644,43 @@ class SyncClient:
             event = self._seek_event(position, False, now)
             return [event, *self._command(Pause(position, now), now)]
         return [self._seek_event(position, playing, now)]
+
+    def _missed(self, landed: float, now: float) -> bool:
+        """Whether this host's seek landed too late for the start it announced."""
+        server_now = self.server_time(now)
+        assert self._pending is not None
+        timeline = self._pending.timeline
+        return server_now is None or start_missed(timeline, landed, server_now, self._player.lead)
+
+    def _missed_start(self, landed: float, now: float) -> list[SyncOutput]:
+        """The seek landed at ``landed``, too late for the start it announced.
+
+        The host's picture is the room's reference: rather than chase its own
+        announced start (a seek more), it holds where it is and sends a play from
+        there (everyone starts ``play_schedule_ms`` later, as after any play). A
+        viewer that landed late rejoins the timeline ahead; one that landed on a
+        keyframe well before the target waits, held, for the host's word: the host
+        snaps to the same keyframe on the same media and sends that play, or its
+        next ``state_update`` says where the room is.
+        """
+        pending = self._pending
+        assert pending is not None
+        if not self.is_host:
+            snapped = pending.timeline.position - landed > self.config.start_tolerance
+            if not snapped:
+                return self._replan_held_start(landed, now)
+            server_now = self.server_time(now)
+            assert server_now is not None
+            # At the latest, it rejoins the announced timeline (see _execute's plan).
+            wait = server_now + self.config.seek_announce_timeout_ms
+            self._pending = Scheduled("play", wait, pending.timeline)
+            self._joining = True  # a state_update moves its start (see _on_state_update)
+            return []
+        assert self.room_id is not None
+        self._pending = None
+        start = round(landed, 3)
+        self._mark_command(start, now)
+        return [PlayerEvent(room=self.room_id, action="play", position=start, ts=round(now))]
 
     def _mark_command(self, position: float, now: float) -> None:
         """A command leaves now: the server ignores our state updates for its cooldown."""

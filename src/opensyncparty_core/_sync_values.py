@@ -159,7 +159,7 @@ class SyncConfig:
     seek_announce_timeout_ms: float = 3_000.0
     """Host: a seek while playing is announced at once (the room holds at the target) and
     followed by a play from where this host's seek landed, or after this long regardless."""
-    seek_start_ms: float = 500.0
+    seek_start_ms: float = 800.0
     """Host: a seek while playing announces that the room plays its target this long
     (server ms) after the click; every member seeks at once, holds, and starts then
     (see ``_seek_start``). 0: the room holds until this host's seek lands, then plays

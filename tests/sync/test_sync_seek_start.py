@@ -15,11 +15,12 @@ from opensyncparty_core._messages import (
     CreateRoom,
     JoinRoom,
     PlayerEvent,
+    StateUpdate,
     decode_server_message,
     encode,
 )
 from opensyncparty_core._schedule import Timeline
-from opensyncparty_core._seek_start import announced_start, seek_start, starts_together
+from opensyncparty_core._seek_start import announced_start, starts_together
 from opensyncparty_core._server import SessionServer
 from opensyncparty_core._sync_client import (
     Pause,
@@ -86,7 +87,7 @@ def test_host_plays_at_the_announced_instant_once_its_seek_has_landed() -> None:
     client, now = playing_host()
     event, *_ = client.player_event("seek", 90.0, now)
     assert isinstance(event, PlayerEvent)
-    start = local(event.payload["at_server_ts"])  # type: ignore[arg-type]
+    start = local(event.payload["at_server_ts"])
     client.observe(PlayerStatus(position=90.0, paused=True, buffering=True), now + 20.0)
     assert client.observe(PlayerStatus(position=90.0, paused=True), now + 60.0) == []
     at, played = advance(client, now + 60.0, now + 2000.0)
@@ -104,11 +105,25 @@ def test_host_sends_no_play_after_a_seek_that_starts_together() -> None:
     assert not [o for o in sent if isinstance(o, PlayerEvent)]
 
 
+def test_host_whose_seek_lands_too_late_for_its_start_plays_from_where_it_landed() -> None:
+    client, now = playing_host()
+    event, *_ = client.player_event("seek", 90.0, now)
+    assert isinstance(event, PlayerEvent)
+    late = local(event.payload["at_server_ts"]) + 100.0
+    assert advance(client, now, late - 1.0)[1] == []  # it waits for the landing meanwhile
+    out = client.observe(PlayerStatus(position=90.0, paused=True), late)
+    # No seek to chase its own start: the room plays from here, as after any play.
+    assert out == [PlayerEvent(room=ROOM, action="play", position=90.0, ts=round(late))]
+    assert advance(client, late, late + 5000.0)[1] == []  # it holds for the room's play
+
+
 def test_a_host_whose_seeks_land_on_keyframes_holds_the_room_until_it_has_landed() -> None:
     client, now = playing_host()
     client.player_event("seek", 90.0, now)
-    # Its seek lands 1.5 s before the target (a keyframe): the player snaps.
-    client.observe(PlayerStatus(position=88.5, paused=True), now + 60.0)
+    # Its seek lands 1.5 s before the target (a keyframe): too early to start on time.
+    out = client.observe(PlayerStatus(position=88.5, paused=True), now + 60.0)
+    assert out == [PlayerEvent(room=ROOM, action="play", position=88.5, ts=round(now + 60.0))]
+    client.receive(command("play", 88.5, server(now) + 1560), now + 60.0)
     now, _ = advance(client, now + 60.0, now + 5000.0)
     now, _ = feed_playing(client, now + 500.0, position=95.0, seconds=3)
     event, *_ = client.player_event("seek", 30.0, now)
@@ -146,9 +161,7 @@ def test_viewer_plays_at_the_announced_instant_once_landed() -> None:
     assert at == pytest.approx(local(start), abs=2.0)
 
 
-def test_viewer_that_lands_on_a_frame_just_past_the_target_starts_when_the_timeline_gets_there() -> (
-    None
-):
+def test_viewer_landing_a_frame_past_the_target_starts_when_the_timeline_gets_there() -> None:
     client, now = playing_viewer()
     start = server(now) + 400
     client.receive(announced(90.0, start, target=server(now) + 250), now)
@@ -173,6 +186,57 @@ def test_viewer_whose_seek_lands_after_the_start_rejoins_the_timeline_ahead() ->
     assert played == [Play(rejoin.position, at)]
     # It starts on the room's line: position 90 s at the announced instant.
     assert rejoin.position == pytest.approx(90.0 + (at - local(start)) / 1000.0, abs=0.002)
+
+
+def test_viewer_that_lands_on_a_keyframe_well_before_the_target_waits_for_the_host() -> None:
+    client, now = playing_viewer()
+    start = server(now) + 800
+    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    # Landed 1.5 s before the target: the timeline passed 88.5 s long ago. No seek.
+    assert player_commands(client.observe(PlayerStatus(88.5, paused=True), now + 100.0)) == []
+    assert advance(client, now + 100.0, now + 1500.0)[1] == []
+    # The host snapped to the same keyframe and says so: a play from there.
+    target = server(now + 1500.0) + 1500
+    client.receive(command("play", 88.5, target), now + 1500.0)
+    at, played = advance(client, now + 1500.0, now + 5000.0)
+    assert played == [Play(88.5, at)]
+    assert at == pytest.approx(local(target), abs=2.0)
+
+
+def test_snapped_viewer_rejoins_on_the_line_of_the_hosts_report_if_no_play_comes() -> None:
+    client, now = playing_viewer()
+    start = server(now) + 800
+    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client.observe(PlayerStatus(88.5, paused=True), now + 100.0)
+    # The host landed exactly and played, a little late: its report says where the room is.
+    report = StateUpdate(
+        room=ROOM,
+        position=90.9,
+        play_state="playing",
+        payload={"at_server_ts": start + 1000},
+        ts=start + 1000,
+        server_ts=start + 1000,
+    )
+    heard = local(start + 1100)
+    client.receive(report, heard)
+    at, [rejoin] = advance(client, heard, heard + 5000.0)
+    assert isinstance(rejoin, Pause)
+    client.observe(PlayerStatus(rejoin.position, paused=True), at + 100.0)
+    played_at, [play] = advance(client, at + 100.0, at + 5000.0)
+    assert play == Play(rejoin.position, played_at)
+    on_report_line = 90.9 + (played_at - local(start + 1000)) / 1000.0
+    assert play.position == pytest.approx(on_report_line, abs=0.003)
+
+
+def test_snapped_viewer_rejoins_the_announced_timeline_if_the_host_says_nothing() -> None:
+    client, now = playing_viewer()
+    start = server(now) + 800
+    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client.observe(PlayerStatus(88.5, paused=True), now + 100.0)
+    at, [rejoin] = advance(client, now + 100.0, now + 10_000.0)
+    assert at == pytest.approx(now + 100.0 + client.config.seek_announce_timeout_ms, abs=2.0)
+    assert isinstance(rejoin, Pause)
+    assert rejoin.position > 90.0 + (at - local(start)) / 1000.0
 
 
 def test_viewer_that_never_reports_its_landing_starts_on_the_timeline_after_the_timeout() -> None:
@@ -252,7 +316,7 @@ def test_host_and_viewer_start_together_through_the_server() -> None:
             st.floats(min_value=0.0, max_value=1000.0),  # target position
             st.integers(min_value=-500, max_value=2000),  # start, relative to server now
             st.floats(min_value=0.0, max_value=4000.0),  # each seek lands this much later
-            st.floats(min_value=-0.04, max_value=0.04),  # this far from where it was sent
+            st.floats(min_value=-2.0, max_value=0.04),  # this far from where it was sent
             st.floats(min_value=0.0, max_value=4000.0),  # wait before the next seek
         ),
         min_size=1,
