@@ -67,6 +67,14 @@ def playing_viewer() -> tuple[SyncClient, float]:
     return client, now
 
 
+def holding_viewer(start_ms: int) -> tuple[SyncClient, float, int]:
+    """A playing viewer that has just heard a seek to 90 s starting ``start_ms`` from now."""
+    client, now = playing_viewer()
+    start = server(now) + start_ms
+    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    return client, now, start
+
+
 # --------------------------------------------------------------------------
 # The host
 # --------------------------------------------------------------------------
@@ -152,9 +160,7 @@ def test_viewer_seeks_and_holds_on_receipt_not_at_the_relay_target() -> None:
 
 
 def test_viewer_plays_at_the_announced_instant_once_landed() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 400
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, start = holding_viewer(start_ms=400)
     client.observe(PlayerStatus(position=90.0, paused=True), now + 50.0)
     at, played = advance(client, now + 50.0, now + 2000.0)
     assert played == [Play(90.0, at)]
@@ -162,9 +168,7 @@ def test_viewer_plays_at_the_announced_instant_once_landed() -> None:
 
 
 def test_viewer_landing_a_frame_past_the_target_starts_when_the_timeline_gets_there() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 400
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, start = holding_viewer(start_ms=400)
     client.observe(PlayerStatus(position=90.03, paused=True), now + 50.0)
     at, played = advance(client, now + 50.0, now + 2000.0)
     assert played == [Play(90.03, at)]
@@ -172,9 +176,7 @@ def test_viewer_landing_a_frame_past_the_target_starts_when_the_timeline_gets_th
 
 
 def test_viewer_whose_seek_lands_after_the_start_rejoins_the_timeline_ahead() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 400
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, start = holding_viewer(start_ms=400)
     late = local(start) + 300.0  # the seek took 700 ms: the room plays since 300 ms
     assert advance(client, now, late - 1.0)[1] == []  # it waits for the landing meanwhile
     out = client.observe(PlayerStatus(position=90.0, paused=True), late)
@@ -189,9 +191,7 @@ def test_viewer_whose_seek_lands_after_the_start_rejoins_the_timeline_ahead() ->
 
 
 def test_viewer_that_lands_on_a_keyframe_well_before_the_target_waits_for_the_host() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 800
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, _ = holding_viewer(start_ms=800)
     # Landed 1.5 s before the target: the timeline passed 88.5 s long ago. No seek.
     assert player_commands(client.observe(PlayerStatus(88.5, paused=True), now + 100.0)) == []
     assert advance(client, now + 100.0, now + 1500.0)[1] == []
@@ -204,9 +204,7 @@ def test_viewer_that_lands_on_a_keyframe_well_before_the_target_waits_for_the_ho
 
 
 def test_snapped_viewer_rejoins_on_the_line_of_the_hosts_report_if_no_play_comes() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 800
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, start = holding_viewer(start_ms=800)
     client.observe(PlayerStatus(88.5, paused=True), now + 100.0)
     # The host landed exactly and played, a little late: its report says where the room is.
     report = StateUpdate(
@@ -229,9 +227,7 @@ def test_snapped_viewer_rejoins_on_the_line_of_the_hosts_report_if_no_play_comes
 
 
 def test_snapped_viewer_rejoins_the_announced_timeline_if_the_host_says_nothing() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 800
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, start = holding_viewer(start_ms=800)
     client.observe(PlayerStatus(88.5, paused=True), now + 100.0)
     at, [rejoin] = advance(client, now + 100.0, now + 10_000.0)
     assert at == pytest.approx(now + 100.0 + client.config.seek_announce_timeout_ms, abs=2.0)
@@ -240,9 +236,7 @@ def test_snapped_viewer_rejoins_the_announced_timeline_if_the_host_says_nothing(
 
 
 def test_viewer_that_never_reports_its_landing_starts_on_the_timeline_after_the_timeout() -> None:
-    client, now = playing_viewer()
-    start = server(now) + 400
-    client.receive(announced(90.0, start, target=server(now) + 250), now)
+    client, now, start = holding_viewer(start_ms=400)
     at, played = advance(client, now, now + 10_000.0)
     assert at == pytest.approx(now + client.config.seek_announce_timeout_ms, abs=2.0)
     [play] = played
