@@ -70,15 +70,16 @@ SAMPLE_MS = 50.0
 CONVERGED_S = 0.040
 HOLD_MS = 2_000.0
 
-# mpv as the adapter drives it, measured with it (mpv 0.35, --vo=null --ao=null, 25 fps):
-# a start lands 38.8-39.0 ms after the frame held, i.e. where the adapter aims it, to
-# within the IPC's ~1 ms; a seek restarts playback in 30-60 ms; the frame-anchored
-# clock scatters by about a millisecond. No glitches; reports at the Party's 10 Hz.
-# (The simulator's defaults model an HTML5 player: starts 40-160 ms late, 10 ms noise.)
+# mpv as the adapter drives it, measured with it by ``benchmarks/mpv_model.py`` (mpv 0.35,
+# --vo=null --ao=null, 25 fps, 30 trials, load average 0.9-1.3): an exact seek lands in
+# 7-24 ms; a start from where it landed is 1.3-2.2 ms late (p95; max 4.2), which the
+# client's learned lead mostly takes off; the frame-anchored clock scatters by 0.1 ms
+# (std). No glitches; reports at the Party's 10 Hz. (The simulator's defaults model an
+# HTML5 player: starts 40-160 ms late, 10 ms noise.)
 MPV_MODEL = PlayerModel(
-    start_latency_ms=(0.0, 2.0),
-    seek_latency_ms=(30.0, 60.0),
-    noise_s=0.001,
+    start_latency_ms=(1.3, 2.2),
+    seek_latency_ms=(7.0, 24.0),
+    noise_s=0.0001,
     glitch_probability=0.0,
     report_interval_ms=100.0,
     rate_delay_ms=(0.0, 40.0),  # a new speed shows from the next frame

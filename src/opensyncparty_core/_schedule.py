@@ -65,6 +65,8 @@ class Scheduled:
     """The timeline from then on."""
     held: bool = False
     """A start that waits for the player's seek to land (it re-plans once it has)."""
+    announced: bool = False
+    """The start a host's seek announced to the room (see ``_seek_start``)."""
 
 
 def start_instant(pending: Scheduled, held: float | None, max_shift: float) -> float:

@@ -42,10 +42,12 @@ it. Server instants are turned into local ones with the clock estimate of
   later plays run that much early, so the picture starts on time without a
   seek. A player held a little ahead of its start waits; a little behind, it
   plays and the rate catches up; a seek is a visible hitch.
-- A host seek while playing is announced at the click with its target; the
-  room holds there (the seek says ``play_state: paused``) and once the host's
-  own seek has landed (on a keyframe, maybe before the target) a play from
-  there starts everyone together.
+- A host seek while playing is announced at the click with its target and
+  the instant the room plays it (``at_server_ts`` in the future, ``play_state``
+  "playing"): every member, host included, seeks at once, holds, and starts
+  then (see ``_seek_start``). A host whose player snaps to keyframes instead
+  announces a held seek (``play_state`` "paused") and, once its own seek has
+  landed, a play from there.
 - Seeks that land before their target (keyframes) and slow seeks are learned
   from each landing; held starts aim past the snap and wait for the landing.
 - A viewer joining a playing room starts in place at once (a held start,
@@ -60,7 +62,8 @@ it. Server instants are turned into local ones with the clock estimate of
 Wire extensions (ignored by other clients, relayed unchanged by the server):
 a ``seek`` and a ``state_update`` from this host carry ``at_server_ts``, the
 estimated server instant at which ``position`` held on the host, so viewers
-need not assume it held when the server relayed it; a ``seek`` carries
+need not assume it held when the server relayed it (on a seek while playing,
+a future instant: when the room starts from ``position``); a ``seek`` carries
 ``play_state`` as the original web client's did.
 """
 
@@ -85,6 +88,7 @@ from ._messages import (
     StateUpdate,
 )
 from ._schedule import Echoes, Scheduled, Timeline, due, plan_start, start_instant
+from ._seek_start import announced_start, seek_start, start_missed, starts_together
 from ._sync_clock import ServerClock
 from ._sync_values import (
     Pause,
@@ -264,7 +268,9 @@ class SyncClient:
             return out
         landed = player.learn_landing(status, now)
         if self._pending is not None:
-            if landed and self._pending.held:
+            if landed and self._pending.announced and self._missed(status.position, now):
+                out += self._missed_start(status.position, now)
+            elif landed and self._pending.held:
                 out += self._replan_held_start(status.position, now)
             return out
         if self.is_host:
@@ -366,6 +372,10 @@ class SyncClient:
 
     def _on_command(self, message: PlayerEvent, now: float) -> list[SyncOutput]:
         server_now = self.server_time(now)
+        announced = announced_start(message, server_now)
+        if announced is not None:
+            self._join_by = None  # the seek says where to be
+            return self._hold_for_start(announced, now)
         target = message.target_server_ts
         if target is None:
             target = message.server_ts
@@ -548,6 +558,19 @@ class SyncClient:
         self._pending = Scheduled("play", timeline.reaches(target), timeline, held=True)
         return out + self._command(Pause(target, now), now)
 
+    def _hold_for_start(self, timeline: Timeline, now: float) -> list[SyncOutput]:
+        """Seek to where ``timeline`` starts, hold there, and play when it reaches the landing.
+
+        The start waits for the seek to land (see :meth:`_replan_held_start`); a landing
+        past the start rejoins the moving timeline further ahead.
+        """
+        self._timeline = timeline
+        self._pending = Scheduled("play", timeline.server_ts, timeline, held=True, announced=True)
+        self._joining = False
+        self._player.stop_correcting()
+        out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
+        return out + self._command(Pause(timeline.position, now), now)
+
     def _replan_held_start(self, landed: float, now: float) -> list[SyncOutput]:
         """The held player's seek has landed at ``landed``: start when the timeline gets there.
 
@@ -607,6 +630,11 @@ class SyncClient:
         if action == "pause":
             self._timeline = Timeline(position, server_now or 0.0, False)
             return [PlayerEvent(room=self.room_id, action="pause", position=position, ts=ts)]
+        if playing and server_now is not None and starts_together(self.config, self._player.snap):
+            player = self._player
+            timeline = seek_start(position, server_now, self.config, player.seek_time, player.lead)
+            event = self._seek_event(position, True, now, at=timeline.server_ts)
+            return [event, *self._hold_for_start(timeline, now)]
         if playing:
             # Announced at the click, so every viewer seeks at once, in parallel with this
             # host; the room holds (``play_state`` paused) and this player too. Once its
@@ -616,6 +644,43 @@ class SyncClient:
             event = self._seek_event(position, False, now)
             return [event, *self._command(Pause(position, now), now)]
         return [self._seek_event(position, playing, now)]
+
+    def _missed(self, landed: float, now: float) -> bool:
+        """Whether this host's seek landed too late for the start it announced."""
+        server_now = self.server_time(now)
+        assert self._pending is not None
+        timeline = self._pending.timeline
+        return server_now is None or start_missed(timeline, landed, server_now, self._player.lead)
+
+    def _missed_start(self, landed: float, now: float) -> list[SyncOutput]:
+        """The seek landed at ``landed``, too late for the start it announced.
+
+        The host's picture is the room's reference: rather than chase its own
+        announced start (a seek more), it holds where it is and sends a play from
+        there (everyone starts ``play_schedule_ms`` later, as after any play). A
+        viewer that landed late rejoins the timeline ahead; one that landed on a
+        keyframe well before the target waits, held, for the host's word: the host
+        snaps to the same keyframe on the same media and sends that play, or its
+        next ``state_update`` says where the room is.
+        """
+        pending = self._pending
+        assert pending is not None
+        if not self.is_host:
+            snapped = pending.timeline.position - landed > self.config.start_tolerance
+            if not snapped:
+                return self._replan_held_start(landed, now)
+            server_now = self.server_time(now)
+            assert server_now is not None
+            # At the latest, it rejoins the announced timeline (see _execute's plan).
+            wait = server_now + self.config.seek_announce_timeout_ms
+            self._pending = Scheduled("play", wait, pending.timeline)
+            self._joining = True  # a state_update moves its start (see _on_state_update)
+            return []
+        assert self.room_id is not None
+        self._pending = None
+        start = round(landed, 3)
+        self._mark_command(start, now)
+        return [PlayerEvent(room=self.room_id, action="play", position=start, ts=round(now))]
 
     def _mark_command(self, position: float, now: float) -> None:
         """A command leaves now: the server ignores our state updates for its cooldown."""
@@ -627,14 +692,18 @@ class SyncClient:
             self._cooldown_until = arrival + self.config.server.command_cooldown_ms + 100.0
         self._last_sent_position = position
 
-    def _seek_event(self, position: float, playing: bool, now: float) -> PlayerEvent:
+    def _seek_event(
+        self, position: float, playing: bool, now: float, at: float | None = None
+    ) -> PlayerEvent:
+        """The seek to send; ``position`` holds at server time ``at`` (default: now)."""
         assert self.room_id is not None
         self._mark_command(position, now)
         server_now = self.server_time(now)
+        at = server_now if at is None else at
         payload: dict[str, Any] = {"play_state": "playing" if playing else "paused"}
-        if self.config.stamp_positions and server_now is not None:
-            payload["at_server_ts"] = round(server_now)
-        self._timeline = Timeline(position, server_now or 0.0, playing)
+        if self.config.stamp_positions and at is not None:
+            payload["at_server_ts"] = round(at)
+        self._timeline = Timeline(position, at or 0.0, playing)
         self._player.forget()
         return PlayerEvent(
             room=self.room_id,

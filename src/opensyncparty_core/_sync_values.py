@@ -159,6 +159,11 @@ class SyncConfig:
     seek_announce_timeout_ms: float = 3_000.0
     """Host: a seek while playing is announced at once (the room holds at the target) and
     followed by a play from where this host's seek landed, or after this long regardless."""
+    seek_start_ms: float = 800.0
+    """Host: a seek while playing announces that the room plays its target this long
+    (server ms) after the click; every member seeks at once, holds, and starts then
+    (see ``_seek_start``). 0: the room holds until this host's seek lands, then plays
+    (``play_schedule_ms`` later)."""
     echo_window_ms: float = 2_000.0
     """A player event this soon after a matching command is its echo."""
     echo_tolerance: float = 1.0

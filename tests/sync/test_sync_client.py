@@ -455,8 +455,13 @@ def test_host_user_pause_is_sent() -> None:
     assert out == [PlayerEvent(room=ROOM, action="pause", position=42.0, ts=round(now))]
 
 
+# A host seek while playing that does not start together (see test_sync_seek_start.py):
+# the room holds until this host's seek lands, then a play from there.
+HELD_SEEK = SyncConfig(seek_start_ms=0.0)
+
+
 def test_host_seek_while_playing_is_announced_at_the_click_and_the_host_holds() -> None:
-    client, now = synced(host=True)
+    client, now = synced(host=True, config=HELD_SEEK)
     client.receive(command("play", 0.0, server(now)), now)
     now, _ = feed_playing(client, now, position=0.0, seconds=3)
     out = client.player_event("seek", 90.0, now)
@@ -470,7 +475,7 @@ def test_host_seek_while_playing_is_announced_at_the_click_and_the_host_holds() 
 
 
 def test_host_seek_is_followed_by_a_play_from_where_it_landed() -> None:
-    client, now = synced(host=True)
+    client, now = synced(host=True, config=HELD_SEEK)
     client.receive(command("play", 0.0, server(now)), now)
     now, _ = feed_playing(client, now, position=0.0, seconds=3)
     client.player_event("seek", 90.0, now)
@@ -493,7 +498,7 @@ def test_a_jump_in_reports_resets_the_position_filter() -> None:
 
 
 def test_host_seek_is_followed_by_a_play_anyway_if_the_player_never_settles() -> None:
-    client, now = synced(host=True)
+    client, now = synced(host=True, config=HELD_SEEK)
     client.receive(command("play", 0.0, server(now)), now)
     client.observe(PlayerStatus(position=0.0, paused=False), now)
     client.player_event("seek", 90.0, now)
