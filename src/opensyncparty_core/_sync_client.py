@@ -84,7 +84,15 @@ from ._messages import (
     ServerMessage,
     StateUpdate,
 )
-from ._schedule import Echoes, Scheduled, Timeline, due, plan_start, start_instant
+from ._schedule import (
+    Echoes,
+    Scheduled,
+    Timeline,
+    due,
+    pause_instant,
+    plan_start,
+    start_instant,
+)
 from ._sync_clock import ServerClock
 from ._sync_values import (
     Pause,
@@ -152,6 +160,7 @@ class SyncClient:
         self._join_by: float | None = None  # joined a playing room: start by then at the latest
         self._state_stamped = False  # room_state said when its position held (state.server_ts)
         self._joining = False  # _pending is this viewer's held start onto a playing room
+        self._paused_by_seek = False  # a room pause made this player seek to the pause position
 
     # ------------------------------------------------------------------
     # Read-only views
@@ -269,6 +278,8 @@ class SyncClient:
             return out
         if self.is_host:
             out += self._host_update(now)
+        elif landed:
+            out += self._walk_to_pause(status.position, now)
         else:
             out += self._steer(now)
         return out
@@ -391,7 +402,8 @@ class SyncClient:
                 after = Timeline(position, float(stamp), True)
             else:
                 after = Timeline(position, float(target), playing)
-        self._pending = Scheduled(message.action, float(target), after)
+        self._pending = Scheduled(message.action, self._pause_target(message, target, now), after)
+        self._paused_by_seek = False
         self._join_by = None  # the command says where to be
         self._joining = False
         self._player.stop_correcting()
@@ -502,6 +514,7 @@ class SyncClient:
         position = timeline.at(max(server_now, pending.target))
         if pending.action == "pause":
             command = Pause(self._pause_position(position, now), now)
+            self._paused_by_seek = status is not None and not status.paused
         elif timeline.playing:
             return self._seek_playing(now)
         elif status is not None and not status.paused:
@@ -509,6 +522,32 @@ class SyncClient:
         else:
             command = Seek(position, now)
         return self._command(command, now)
+
+    def _pause_target(self, message: PlayerEvent, target: float, now: float) -> float:
+        """When to run ``message``: its target, or for a pause on a player that snaps,
+        the instant it reaches the pause position (see :func:`pause_instant`)."""
+        server_now = self.server_time(now)
+        status = self._player.status
+        if (
+            message.action != "pause"
+            or message.position is None
+            or self._player.snap < _SNAPPING
+            or server_now is None
+            or status is None
+            or status.paused
+        ):
+            return float(target)
+        decoded = self._player.decoded(now)
+        if decoded is None:
+            return float(target)
+        return pause_instant(
+            float(target),
+            server_now,
+            decoded,
+            message.position,
+            self._player.rate,
+            self.config.seek_threshold,
+        )
 
     def _pause_position(self, position: float, now: float) -> float:
         """Where to pause for a room paused at ``position``.
@@ -521,9 +560,29 @@ class SyncClient:
         status = self._player.status
         if here is None or status is None or status.paused or self._player.snap < _SNAPPING:
             return position
-        if 0.0 <= here - position < self.config.seek_threshold:
+        # Paused when it reached ``position`` (see _pause_target): a few ms either side of
+        # it is the position filter's noise, and a seek would snap a segment back.
+        if -self.config.start_tolerance <= here - position < self.config.seek_threshold:
             return here
         return position
+
+    def _walk_to_pause(self, landed: float, now: float) -> list[SyncOutput]:
+        """A room pause made the player seek back, and it landed at ``landed`` before the
+        pause position (on a keyframe; the host holds at that position, not on a keyframe):
+        it plays there and pauses, as a seek back would land there again."""
+        timeline = self._timeline
+        server_now = self.server_time(now)
+        walk, self._paused_by_seek = self._paused_by_seek, False
+        if timeline is None or timeline.playing or server_now is None or not walk:
+            return []
+        behind = timeline.position - landed
+        if not _SNAPPING <= behind <= MAX_SNAP:
+            return []
+        out = self._command(Play(landed, now), now)
+        self._player.lead_probe = False  # not a start of the room's: nothing to learn
+        reach = server_now + (self._player.lead + behind) * 1000.0
+        self._pending = Scheduled("pause", reach, timeline)
+        return out
 
     def _seek_playing(self, now: float) -> list[SyncOutput]:
         """Join the playing timeline from wherever the player is.

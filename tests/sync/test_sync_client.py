@@ -336,6 +336,60 @@ def test_stamped_seek_counts_from_the_hosts_instant() -> None:
     assert out[0].position == pytest.approx(51.1, abs=0.003)
 
 
+def _snapping_viewer_playing() -> tuple[SyncClient, float]:
+    """A viewer whose player has shown that it seeks to keyframes (2 s before the target),
+    playing from 48 s on the room's timeline for 3 s."""
+    client, now = synced(position=10.0)
+    assert player_commands(client.receive(command("seek", 50.0, server(now) - 100), now)) == [
+        Seek(50.0, now)
+    ]
+    # Landed on the keyframe at 48 s. A seek's landing is where the host lands too: stay.
+    assert client.observe(PlayerStatus(position=48.0, paused=True), now + 500.0) == []
+    now += 500.0
+    client.receive(command("play", 48.0, server(now)), now)
+    feed_playing(client, now, position=48.0, seconds=3)
+    return client, now
+
+
+def test_a_pause_pauses_a_snapping_player_in_place_at_once_when_it_is_past_the_position() -> None:
+    client, started = _snapping_viewer_playing()
+    now = started + 3_000.0
+    here = 48.0 + 3.0
+    # The host paused 80 ms ago; the server's pause is due 300 ms from now. Waiting for it,
+    # or seeking back (to the keyframe at 48 s), would leave this player far ahead.
+    out = player_commands(client.receive(command("pause", here - 0.08, server(now) + 300), now))
+    assert out == [Pause(pytest.approx(here, abs=0.01), now)]  # type: ignore[arg-type]
+
+
+def test_a_pause_pauses_a_snapping_player_when_it_reaches_the_position() -> None:
+    client, started = _snapping_viewer_playing()
+    now = started + 3_000.0
+    here = 48.0 + 3.0
+    out = player_commands(client.receive(command("pause", here + 0.1, server(now) + 300), now))
+    assert out == []
+    at, paused = advance(client, now, now + 1_000.0)
+    assert at - now == pytest.approx(100.0, abs=2.0)
+    assert paused == [Pause(pytest.approx(here + 0.1, abs=0.01), at)]  # type: ignore[arg-type]
+
+
+def test_a_pause_that_seeks_back_onto_a_keyframe_plays_on_to_the_pause_position() -> None:
+    client, now = synced(position=50.0, playing=True)
+    client.receive(command("play", 50.0, server(now)), now)
+    now, _ = feed_playing(client, now, position=50.0, seconds=3)
+    # The pause is due at once, 0.3 s behind the player: a seek back.
+    out = player_commands(client.receive(command("pause", 52.7, server(now)), now))
+    assert out == [Pause(52.7, now)]
+    # The seek landed on the keyframe at 50 s: the host shows 52.7 s, a seek would land
+    # here again, so the player plays the 2.7 s and pauses there.
+    landed = now + 800.0
+    out = client.observe(PlayerStatus(position=50.0, paused=True), landed)
+    assert out == [Play(50.0, landed)]
+    at, paused = advance(client, landed, landed + 5_000.0)
+    assert at - landed == pytest.approx(2_700.0 + client.start_lead * 1000.0, abs=2.0)
+    assert len(paused) == 1
+    assert isinstance(paused[0], Pause)
+
+
 # --------------------------------------------------------------------------
 # Drift correction (viewer)
 # --------------------------------------------------------------------------

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from opensyncparty_core._clock_sync import ClockEstimator
 from opensyncparty_core._drift import MAX_SNAP, DriftController
 from opensyncparty_core._messages import Pong
-from opensyncparty_core._schedule import HELD_EXACT, Echoes, Scheduled, Timeline, due, plan_start
+from opensyncparty_core._schedule import (
+    HELD_EXACT,
+    Echoes,
+    Scheduled,
+    Timeline,
+    due,
+    pause_instant,
+    plan_start,
+)
 from opensyncparty_core._sync_clock import ServerClock
 from opensyncparty_core._sync_values import Pause, Play, PlayerStatus, Seek, SyncConfig
 
@@ -185,6 +193,27 @@ def test_only_a_play_runs_before_its_target_and_by_no_more_than_the_lead(
             assert local >= hold_since + 3_000.0
     else:
         assert local == to_local(target)
+
+
+@given(
+    st.floats(min_value=-1_000.0, max_value=1_000.0),
+    st.floats(min_value=-0.5, max_value=0.5),
+    st.floats(min_value=0.9, max_value=1.1),
+)
+def test_a_snapping_player_pauses_when_it_reaches_the_pause_position(
+    target_in: float, behind: float, rate: float
+) -> None:
+    server_now = 1_000_000.0
+    at = pause_instant(server_now + target_in, server_now, 60.0 - behind, 60.0, rate, 0.5)
+    assert at >= server_now  # never in the past
+    # It reaches the position then (at once if already past it), target or not.
+    assert (60.0 - behind) + (at - server_now) / 1000.0 * rate == pytest.approx(
+        max(60.0, 60.0 - behind), abs=1e-6
+    )
+
+
+def test_a_snapping_player_far_behind_pauses_at_the_target() -> None:
+    assert pause_instant(2_000.0, 1_000.0, 58.0, 60.0, 1.0, 0.5) == 2_000.0
 
 
 def test_an_echo_is_recognised_once_even_where_a_seek_snapped() -> None:
