@@ -23,10 +23,15 @@ or paused. Every command, relayed ``state_update`` and ``room_state`` moves
 it. Server instants are turned into local ones with the clock estimate of
 ``_clock_sync`` (ping/pong, see there for the estimator and its error bound).
 
-- Scheduled commands run when the estimated server clock reaches their
-  ``target_server_ts``, never before (a play runs early by the player's start
-  lag, so its picture starts then); a late one runs at once, at the position
-  the timeline has reached (a pause, at its own position).
+- A scheduled play runs when the estimated server clock reaches its
+  ``target_server_ts``, never before (early by the player's start lag, so
+  its picture starts then); a late one runs at once, at the position the
+  timeline has reached. A pause or seek never waits for its target: the
+  host's player paused or seeked at its user's click, a trip before the
+  server relayed it, so a seek runs on receipt and a pause when the player
+  reaches the pause position (at once if past it).
+- A player that seeks to keyframes cannot seek back to a pause position: it
+  pauses in place there; one whose seek back landed before it plays on to it.
 - A viewer (non-host) steers its player onto the timeline (see
   :class:`SyncConfig` for the controller). The host is the reference: it
   only runs the scheduled commands and reports its position in
@@ -402,7 +407,7 @@ class SyncClient:
                 after = Timeline(position, float(stamp), True)
             else:
                 after = Timeline(position, float(target), playing)
-        self._pending = Scheduled(message.action, self._pause_target(message, target, now), after)
+        self._pending = Scheduled(message.action, self._run_at(message, target, now), after)
         self._paused_by_seek = False
         self._join_by = None  # the command says where to be
         self._joining = False
@@ -523,23 +528,23 @@ class SyncClient:
             command = Seek(position, now)
         return self._command(command, now)
 
-    def _pause_target(self, message: PlayerEvent, target: float, now: float) -> float:
-        """When to run ``message``: its target, or for a pause on a player that snaps,
-        the instant it reaches the pause position (see :func:`pause_instant`)."""
+    def _run_at(self, message: PlayerEvent, target: float, now: float) -> float:
+        """When to run ``message``: a play at its target, a pause or seek sooner.
+
+        The host's player paused or seeked at its user's click, a round trip before the
+        server's target: a seek runs at once, and a pause when the player reaches the
+        pause position (at once if past it, see :func:`pause_instant`) so that no player
+        plays on past the host's picture; a player that snaps to keyframes pauses there.
+        """
         server_now = self.server_time(now)
+        if message.action == "play" or server_now is None:
+            return float(target)
+        if message.action == "seek":
+            return min(float(target), server_now)
         status = self._player.status
-        if (
-            message.action != "pause"
-            or message.position is None
-            or self._player.snap < _SNAPPING
-            or server_now is None
-            or status is None
-            or status.paused
-        ):
-            return float(target)
         decoded = self._player.decoded(now)
-        if decoded is None:
-            return float(target)
+        if message.position is None or status is None or status.paused or decoded is None:
+            return min(float(target), server_now)
         return pause_instant(
             float(target),
             server_now,

@@ -291,15 +291,17 @@ def test_seek_while_playing_waits_ahead_and_starts_when_the_timeline_arrives() -
     client, now = synced(position=10.0, playing=True, config=config)
     client.receive(command("play", 10.0, server(now)), now)
     target = server(now) + 300
-    client.receive(command("seek", 100.0, target, play_state="playing"), now)
-    deadline, hold = advance(client, now, now + 1000.0)
+    # The seek runs on receipt, not at its target: the host seeked at its user's click.
+    deadline = now
+    seek = command("seek", 100.0, target, play_state="playing")
+    hold = player_commands(client.receive(seek, now))
     assert hold == [Pause(position=pytest.approx(100.5, abs=0.002), at=deadline)]  # type: ignore[arg-type]
     assert isinstance(hold[0], Pause)
     held = hold[0].position
     # The player reports that its seek has landed, paused where it was told.
     client.observe(PlayerStatus(position=held, paused=True), deadline + 100.0)
-    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
-    assert start - deadline == pytest.approx(500.0, abs=2.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1500.0)
+    assert start - (now + 300.0) == pytest.approx(500.0, abs=2.0)  # the timeline's 100.5 s
     assert played == [Play(held, start)]
 
 
@@ -307,11 +309,11 @@ def test_held_start_that_lands_on_an_earlier_keyframe_starts_when_the_timeline_g
     client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
     client.receive(command("play", 10.0, server(now)), now)
     client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
-    deadline, _ = advance(client, now, now + 1000.0)
+    deadline = now  # the seek runs on receipt; the timeline is at 100 s at its target
     # Asked for 100.5 s, the player lands on the keyframe at 100.2 s: no second seek.
     client.observe(PlayerStatus(position=100.2, paused=True), deadline + 100.0)
-    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
-    assert start - deadline == pytest.approx(200.0, abs=2.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1500.0)
+    assert start - (deadline + 300.0) == pytest.approx(200.0, abs=2.0)
     assert played == [Play(100.2, start)]
 
 
@@ -319,7 +321,7 @@ def test_held_start_goes_ahead_if_the_player_never_reports_its_landing() -> None
     client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
     client.receive(command("play", 10.0, server(now)), now)
     client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
-    deadline, _ = advance(client, now, now + 1000.0)
+    deadline = now  # the seek runs on receipt
     start, played = advance(client, deadline, deadline + 5000.0)
     assert start - deadline == pytest.approx(client.config.seek_announce_timeout_ms, abs=2.0)
     assert len(played) == 1
@@ -334,6 +336,16 @@ def test_stamped_seek_counts_from_the_hosts_instant() -> None:
     assert len(out) == 1
     assert isinstance(out[0], Seek)
     assert out[0].position == pytest.approx(51.1, abs=0.003)
+
+
+def test_a_pause_runs_on_receipt_when_the_player_is_past_the_pause_position() -> None:
+    # The host paused at its user's click; the server's target is 300 ms on. Waiting for
+    # it would let this viewer play 300 ms further past the host's picture.
+    client, now = synced(position=50.0, playing=True)
+    client.receive(command("play", 50.0, server(now)), now)
+    now, _ = feed_playing(client, now, position=50.0, seconds=3)
+    out = player_commands(client.receive(command("pause", 52.9, server(now) + 300), now))
+    assert out == [Pause(52.9, now)]
 
 
 def _snapping_viewer_playing() -> tuple[SyncClient, float]:
@@ -851,7 +863,7 @@ def test_config_rejects_inconsistent_bounds() -> None:
         max_size=8,
     ),
 )
-def test_scheduled_actions_never_run_before_their_local_target(
+def test_plays_never_run_before_their_target_and_pauses_or_seeks_never_after_it(
     offset: float, rtts: list[float], commands: list[tuple[str, float, int, float]]
 ) -> None:
     client = SyncClient()
@@ -877,6 +889,8 @@ def test_scheduled_actions_never_run_before_their_local_target(
         target = srv(now) + relative
         targets.append(target)
         outs = client.receive(command(action, position, target), now)  # type: ignore[arg-type]
+        received = client.server_time(now)
+        assert received is not None
         end = now + wait
         while True:
             for o in outs:
@@ -884,8 +898,13 @@ def test_scheduled_actions_never_run_before_their_local_target(
                     estimate = client.server_time(o.at)
                     assert estimate is not None
                     # A new command replaces a pending one, so each action serves the
-                    # latest target, and never runs before the local instant of it.
-                    assert estimate >= targets[-1] - 1e-3
+                    # latest target. A play never runs before the local instant of it;
+                    # a pause or seek never after it, or after its receipt if later (the
+                    # host acted at its click: with no player report to wait for, at once).
+                    if isinstance(o, Play):
+                        assert estimate >= targets[-1] - 1e-3
+                    else:
+                        assert estimate <= max(targets[-1], received) + 1e-3
             deadline = client.next_deadline()
             if deadline is None or deadline > end:
                 break
