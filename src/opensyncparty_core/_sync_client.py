@@ -77,6 +77,7 @@ import attrs
 
 from ._clock_sync import ClockEstimator, ClockModel
 from ._drift import MAX_SNAP, DriftController
+from ._host_stall import HostStall, StallChange
 from ._messages import (
     ClientHello,
     HostChanged,
@@ -166,6 +167,7 @@ class SyncClient:
         self._state_stamped = False  # room_state said when its position held (state.server_ts)
         self._joining = False  # _pending is this viewer's held start onto a playing room
         self._paused_by_seek = False  # a room pause made this player seek to the pause position
+        self._stall = HostStall()
 
     # ------------------------------------------------------------------
     # Read-only views
@@ -377,6 +379,7 @@ class SyncClient:
         self._timeline = self._pending = None
         self._unsent_seek = self._join_by = None
         self._joining = False
+        self._stall.reset()
         self._player.stop_correcting()
         return list(self._player.set_rate(1.0, now))
 
@@ -409,6 +412,7 @@ class SyncClient:
                 after = Timeline(position, float(target), playing)
         self._pending = Scheduled(message.action, self._run_at(message, target, now), after)
         self._paused_by_seek = False
+        self._stall.reset()
         self._join_by = None  # the command says where to be
         self._joining = False
         self._player.stop_correcting()
@@ -446,14 +450,30 @@ class SyncClient:
             self._pending = None
         if previous is not None and previous.playing == playing:
             return []
-        # The play state changed without a command (some hosts do that): follow at once.
+        # The play state changed without a command (a host's stall, or a host that does
+        # that): follow at once.
         self._player.stop_correcting()
         expected = self.expected_position(now)
         assert expected is not None
         out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
-        if playing:
-            return out + self._command(Play(expected + self._player.lead, now), now)  # late
-        return out + self._command(Pause(expected, now), now)
+        if not playing:
+            return out + self._command(Pause(self._pause_position(expected, now), now), now)
+        # Resumed a trip ago: start as a late play would, without a seek if held close.
+        holding = self._held()
+        config = self.config
+        start = plan_start(
+            expected + self._player.lead,
+            holding,
+            config.start_tolerance,
+            config.seek_threshold,
+            True,
+        )
+        if start.kind == "play":
+            return out + self._command(Play(start.position, now), now)
+        if start.kind == "wait" and holding is not None:
+            self._pending = Scheduled("play", timeline.reaches(holding), timeline)
+            return out
+        return out + self._seek_playing(now)
 
     # ------------------------------------------------------------------
     # Scheduled commands and starts
@@ -659,6 +679,7 @@ class SyncClient:
         server_now = self.server_time(now)
         self._unsent_seek = None
         self._pending = None
+        self._stall.reset()
         self._player.forget()  # the user moved the player: older reports are void
         ts = round(now)
         playing = self._timeline is not None and self._timeline.playing
@@ -728,6 +749,14 @@ class SyncClient:
             return [play]
         if timeline is None or not timeline.playing or status is None:
             return []
+        server_now = self.server_time(now)
+        if self.config.announce_stalls and server_now is not None:
+            # In the server's cooldown the announcement would be dropped: not a stall yet.
+            change = (
+                self._stall.observe(status, now) if server_now >= self._cooldown_until else None
+            )
+            if change is not None:
+                return [self._stall_update(change, server_now, now)]
         if status.paused or status.buffering:
             return []
         config = self.config
@@ -735,7 +764,6 @@ class SyncClient:
             now - self._last_update_at < config.state_update_interval_ms
         ):
             return []
-        server_now = self.server_time(now)
         position = self.player_position(now)
         if server_now is None or position is None or server_now < self._cooldown_until:
             return []
@@ -756,3 +784,17 @@ class SyncClient:
             ts=round(now),
         )
         return [update]
+
+    def _stall_update(self, change: StallChange, server_now: float, now: float) -> StateUpdate:
+        """The host's stall begins or ends: room state, stamped when the position held."""
+        assert self.room_id is not None
+        self._last_update_at = now
+        self._last_sent_position = change.position
+        stamp = server_now - (now - change.sampled_at)
+        return StateUpdate(
+            room=self.room_id,
+            position=round(change.position, 3),
+            play_state="playing" if change.playing else "paused",
+            payload={"at_server_ts": round(stamp)} if self.config.stamp_positions else {},
+            ts=round(now),
+        )

@@ -596,6 +596,43 @@ def test_host_state_updates_are_spaced_and_stamped() -> None:
     assert all(u.play_state == "playing" for u in updates)
 
 
+def _host_playing() -> tuple[SyncClient, float]:
+    """A host playing from 0 s for 3 s, past the server's cooldown after its play."""
+    client, now = synced(host=True)
+    client.receive(command("play", 0.0, server(now)), now)
+    # The play's own start: buffering before it plays is the start's, not a stall.
+    starting = PlayerStatus(position=0.0, paused=False, buffering=True)
+    assert not [o for o in client.observe(starting, now + 50.0) if isinstance(o, StateUpdate)]
+    return client, feed_playing(client, now + 100.0, position=0.0, seconds=3)[0]
+
+
+def test_host_stall_is_announced_as_room_state_where_the_picture_froze() -> None:
+    client, now = _host_playing()
+    stalled = PlayerStatus(position=3.0, paused=False, buffering=True, sampled_at=now - 100.0)
+    out = client.observe(stalled, now)
+    assert [(o.position, o.play_state) for o in out if isinstance(o, StateUpdate)] == [
+        (3.0, "paused")
+    ]
+    assert isinstance(out[0], StateUpdate)
+    # Stamped when the position was read, so viewers hold where the host's picture froze.
+    assert out[0].payload["at_server_ts"] == pytest.approx(now - 100.0 + OFFSET, abs=1.0)
+    assert client.observe(stalled, now + 250.0) == []  # announced once
+    resumed = PlayerStatus(position=3.1, paused=False, sampled_at=now + 1_400.0)
+    out = client.observe(resumed, now + 1_500.0)
+    assert [(o.position, o.play_state) for o in out if isinstance(o, StateUpdate)] == [
+        (3.1, "playing")
+    ]
+    assert isinstance(out[0], StateUpdate)
+    assert out[0].payload["at_server_ts"] == pytest.approx(now + 1_400.0 + OFFSET, abs=1.0)
+
+
+def test_host_stall_is_not_announced_when_disabled() -> None:
+    client, now = synced(host=True, config=SyncConfig(announce_stalls=False))
+    client.receive(command("play", 0.0, server(now)), now)
+    now, _ = feed_playing(client, now + 100.0, position=0.0, seconds=3)
+    assert client.observe(PlayerStatus(position=3.0, paused=False, buffering=True), now) == []
+
+
 def test_every_host_state_update_passes_the_server_filters() -> None:
     """A real SessionServer, clocks in step: each update the host sends is relayed."""
     srv = SessionServer(id_source=seeded_uuid4s(3))
@@ -688,6 +725,49 @@ def test_state_update_that_pauses_the_room_pauses_the_viewer() -> None:
         server_ts=server(now),
     )
     assert player_commands(client.receive(update, now)) == [Pause(8.0, now)]
+
+
+def test_a_viewer_held_behind_a_resumed_room_rejoins_with_a_held_start() -> None:
+    # The host's stall ended 600 ms ago (its stamped update says so): a late play from
+    # where this player holds would start 0.6 s behind, one at the timeline would seek
+    # and land late by the seek's time. It holds ahead and starts when the room gets there.
+    client, now = playing_viewer()
+    stalled = StateUpdate(
+        room=ROOM, position=8.0, play_state="paused", client=HOST,
+        payload={"at_server_ts": server(now)}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    assert player_commands(client.receive(stalled, now)) == [Pause(8.0, now)]
+    client.observe(PlayerStatus(position=8.0, paused=True), now + 300.0)
+    now += 2_000.0
+    resumed = StateUpdate(
+        room=ROOM, position=8.0, play_state="playing", client=HOST,
+        payload={"at_server_ts": server(now) - 600}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    out = player_commands(client.receive(resumed, now))
+    assert len(out) == 1
+    assert isinstance(out[0], Pause)
+    ahead = out[0].position - 8.6  # the room's position now
+    assert ahead >= client.config.seek_margin
+    client.observe(PlayerStatus(position=out[0].position, paused=True), now + 200.0)
+    start, played = advance(client, now + 200.0, now + 5_000.0)
+    assert start - now == pytest.approx(ahead * 1000.0, abs=2.0)
+    assert played == [Play(out[0].position, start)]
+
+
+def test_a_viewer_held_just_behind_a_resumed_room_plays_from_where_it_holds() -> None:
+    client, now = playing_viewer()
+    stalled = StateUpdate(
+        room=ROOM, position=8.0, play_state="paused", client=HOST,
+        payload={"at_server_ts": server(now)}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    client.receive(stalled, now)
+    client.observe(PlayerStatus(position=8.0, paused=True), now + 300.0)
+    now += 2_000.0
+    resumed = StateUpdate(
+        room=ROOM, position=8.0, play_state="playing", client=HOST,
+        payload={"at_server_ts": server(now) - 50}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    assert player_commands(client.receive(resumed, now)) == [Play(8.0, now)]  # no seek
 
 
 def test_room_closed_forgets_the_room() -> None:

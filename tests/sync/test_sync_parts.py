@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from opensyncparty_core._clock_sync import ClockEstimator
 from opensyncparty_core._drift import MAX_SNAP, DriftController
+from opensyncparty_core._host_stall import HostStall, StallChange
 from opensyncparty_core._messages import Pong
 from opensyncparty_core._schedule import (
     HELD_EXACT,
@@ -230,3 +231,44 @@ def test_echoes_expire_after_their_window() -> None:
     echoes.expect(Seek(9.0, 0.0), 0.0)
     assert not echoes.take("play", 5.0, 2_001.0)
     assert not echoes.take("seek", 9.0, 2_001.0)
+
+
+# --------------------------------------------------------------------------
+# The host's stall as room state
+# --------------------------------------------------------------------------
+
+
+def test_buffering_before_the_player_has_played_is_not_a_stall() -> None:
+    stall = HostStall()
+    assert stall.observe(PlayerStatus(position=5.0, paused=False, buffering=True), 0.0) is None
+
+
+def test_a_stall_is_announced_where_it_froze_and_its_end_where_it_resumed() -> None:
+    stall = HostStall()
+    assert stall.observe(PlayerStatus(position=5.0, paused=False), 0.0) is None
+    frozen = PlayerStatus(position=5.2, paused=False, buffering=True, output_latency=0.1)
+    assert stall.observe(frozen, 250.0) == StallChange(5.2, False, 250.0)
+    assert stall.observe(frozen, 500.0) is None
+    resumed = PlayerStatus(position=5.4, paused=False, output_latency=0.1, sampled_at=700.0)
+    assert stall.observe(resumed, 750.0) == StallChange(pytest.approx(5.3), True, 700.0)  # type: ignore[arg-type]
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=40))
+def test_stall_announcements_alternate_and_never_come_from_a_paused_player(
+    reports: list[tuple[bool, bool, bool]],
+) -> None:
+    stall = HostStall()
+    announced: list[bool] = []
+    for i, (paused, buffering, command) in enumerate(reports):
+        if command:
+            stall.reset()
+            announced = []
+        change = stall.observe(
+            PlayerStatus(position=float(i), paused=paused, buffering=buffering), i
+        )
+        if change is not None:
+            assert not paused
+            assert change.playing == (not buffering)
+            announced.append(change.playing)
+        # Since the last command: a stall first, then its end, then the next stall...
+        assert announced == [k % 2 == 1 for k in range(len(announced))]
