@@ -17,7 +17,10 @@ relay. Servers: ``asyncio``, ``uvloop`` and ``trio`` are
 ``../shared/bench/peer_websockets_server.py`` (``websockets``, encode once,
 ``websockets.broadcast``). The server's RSS is its peak during the run, its
 CPU the share of one core over the run (``gen CPU``: the load generator's; near
-100 % it measures itself more than the server).
+100 % it measures itself more than the server); ``wCPU`` and ``us/frm`` are
+the server's CPU in loadgen's measured window alone (seating left out), as a
+share of a core and in microseconds per frame the guests received: the cost
+of a relayed frame, which the machine's load moves far less than latency.
 
 Ramp mode keeps C and INTERVAL and raises the number of rooms until p99
 passes 20 ms (or frames are lost, or seating fails); the knee is the
@@ -41,6 +44,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -116,6 +120,8 @@ class Server:
         )
         self.process = psutil.Process(self.popen.pid)
         self.peak_rss = 0
+        # (monotonic s, CPU s) every 0.1 s: the CPU of the measured window alone.
+        self.cpu_samples: list[tuple[float, float]] = []
         self._sampling = threading.Event()
 
     def wait_ready(self, timeout: float = 15.0) -> None:
@@ -134,11 +140,17 @@ class Server:
         return float(times.user + times.system)
 
     def _sample(self) -> None:
-        while not self._sampling.wait(0.2):
+        while not self._sampling.wait(0.1):
             try:
                 self.peak_rss = max(self.peak_rss, int(self.process.memory_info().rss))
+                self.cpu_samples.append((time.monotonic(), self.cpu_seconds()))
             except psutil.Error:
                 return
+
+    def cpu_between(self, start: float, end: float) -> float | None:
+        """CPU seconds the server used from ``start`` to ``end`` (monotonic), from the samples."""
+        inside = [cpu for t, cpu in self.cpu_samples if start <= t <= end]
+        return inside[-1] - inside[0] if len(inside) >= 2 else None
 
     def __enter__(self) -> Server:
         self.wait_ready()
@@ -167,18 +179,29 @@ def run_loadgen(
     # The load generator's CPU: children are counted once they have been waited for.
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=duration + args.setup_timeout + 60
-    )
+    # stderr to a file: only stdout is read as it comes, so neither pipe can fill.
+    with tempfile.TemporaryFile("w+") as errors:
+        gen = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        timer = threading.Timer(duration + args.setup_timeout + 60, gen.kill)
+        timer.start()
+        line, printed_at = "", 0.0
+        for out in gen.stdout or ():
+            if out.startswith("{"):
+                line, printed_at = out, time.monotonic()
+        gen.wait()
+        timer.cancel()
+        errors.seek(0)
+        stderr = errors.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     gen_cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (
         time.monotonic() - started
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        return {"error": f"loadgen exited {done.returncode}: {done.stderr.strip()[-300:]}"}
-    result: dict[str, Any] = json.loads(lines[-1])
+    if not line:
+        return {"error": f"loadgen exited {gen.returncode}: {stderr.strip()[-300:]}"}
+    result: dict[str, Any] = json.loads(line)
     result["loadgen_cpu"] = round(gen_cpu, 3)
+    # loadgen prints 1 s after its measured window ends (it lets frames land).
+    result["window"] = (printed_at - 1.0 - duration, printed_at - 1.0)
     return result
 
 
@@ -208,6 +231,14 @@ def measure(
             spy.wait(timeout=30)
             summarize_profile(profile.with_suffix(".raw"), profile)
         result |= {"server_cpu": round(cpu, 3), "rss_mib": round(server.peak_rss / 2**20, 1)}
+        window = result.pop("window", None)
+        busy = server.cpu_between(*window) if window else None
+        if busy is not None and result.get("frames_per_s"):
+            # Server CPU per frame a guest received, in the measured window only
+            # (seating excluded): the cost of a relayed frame, load aside.
+            frames = result["frames_per_s"] * (window[1] - window[0])
+            result["server_us_per_frame"] = round(busy / frames * 1e6, 2)
+            result["window_cpu"] = round(busy / (window[1] - window[0]), 3)
     result |= {
         "server": name,
         "rooms": rooms,
@@ -246,6 +277,8 @@ COLUMNS = (
     ("loss", "{:>6}", "loss"),
     ("errors", "{:>6}", "errors"),
     ("server_cpu", "{:>5}", "CPU"),
+    ("window_cpu", "{:>6}", "wCPU"),
+    ("server_us_per_frame", "{:>7}", "us/frm"),
     ("loadgen_cpu", "{:>7}", "gen CPU"),
     ("rss_mib", "{:>7}", "RSS MiB"),
     ("load_before", "{:>5}", "load"),
@@ -280,7 +313,7 @@ def ratios(results: Sequence[dict[str, Any]]) -> list[str]:
         if r["server"] == "peer" or "error" in r:
             continue
         parts = [f"{r['server']:>8} vs peer:"]
-        for key in ("setup_s", "p99_ms"):
+        for key in ("setup_s", "p99_ms", "server_us_per_frame"):
             if r.get(key) is not None and peer.get(key):
                 parts.append(f"{key} {r[key] / peer[key]:.2f}x")
         lines.append(" ".join(parts))
