@@ -6,8 +6,9 @@ ahead of it by the stall's length, until the host's next ``state_update``
 a second after it resumes. So the host announces the stall as room state:
 a ``state_update`` saying ``paused`` where its picture froze, and on resuming
 one saying ``playing`` from where it resumed, both stamped with
-``at_server_ts``. The server relays any change of ``play_state``; viewers
-(ours, and the upstream web client) hold while the host rebuffers.
+``at_server_ts``. The server relays any change of ``play_state`` (outside
+its cooldown after a command) and keeps it as the room's state; our viewers
+hold while the host rebuffers.
 
 A stall is only a stall once the player has played since the last command:
 the buffering of a start or a seek is the command's, not a stall.
