@@ -633,8 +633,10 @@ def test_host_stall_is_not_announced_when_disabled() -> None:
     assert client.observe(PlayerStatus(position=3.0, paused=False, buffering=True), now) == []
 
 
-def test_every_host_state_update_passes_the_server_filters() -> None:
-    """A real SessionServer, clocks in step: each update the host sends is relayed."""
+@pytest.mark.parametrize("stall_ms", [0.0, 1_500.0])
+def test_every_host_state_update_passes_the_server_filters(stall_ms: float) -> None:
+    """A real SessionServer, clocks in step: each update the host sends is relayed,
+    a stall's (``stall_ms`` of rebuffering 12 s in) and its end's too."""
     srv = SessionServer(id_source=seeded_uuid4s(3))
     t = 10_000
     host_id, _ = srv.connect(t)
@@ -668,8 +670,10 @@ def test_every_host_state_update_passes_the_server_filters() -> None:
         local,
     )
     sent = relayed = 0
+    states: list[str] = []
     player = IdealPlayer()
     now = local
+    stall = (local + 12_000.0, local + 12_000.0 + stall_ms)
     pending = client.player_event("play", 0.0, now)
     while now < local + 25_000.0:
         player.apply(pending, now)
@@ -684,13 +688,19 @@ def test_every_host_state_update_passes_the_server_filters() -> None:
                         player.apply(client.receive(decode_server_message(r.text), now), now)
                 if isinstance(o, StateUpdate):
                     sent += 1
+                    states.append(o.play_state)
                     relayed += sum(1 for r in relays if viewer_id in r.recipients)
         now += 50.0
         pending = client.handle_timer(now)
+        if stall[0] <= now < stall[1]:
+            player.since += 50.0  # rebuffering: the picture stands still
         if int(now) % 250 == 0:
-            pending += client.observe(player.status(now), now)
+            status = player.status(now)
+            buffering = stall[0] <= now < stall[1]
+            pending += client.observe(attrs.evolve(status, buffering=buffering), now)
     assert sent >= 15
     assert relayed == sent
+    assert states.count("paused") == (1 if stall_ms else 0)
 
 
 # --------------------------------------------------------------------------
@@ -727,10 +737,10 @@ def test_state_update_that_pauses_the_room_pauses_the_viewer() -> None:
     assert player_commands(client.receive(update, now)) == [Pause(8.0, now)]
 
 
-def test_a_viewer_held_behind_a_resumed_room_rejoins_with_a_held_start() -> None:
-    # The host's stall ended 600 ms ago (its stamped update says so): a late play from
-    # where this player holds would start 0.6 s behind, one at the timeline would seek
-    # and land late by the seek's time. It holds ahead and starts when the room gets there.
+def _host_stall_resumed(ms_ago: int) -> tuple[SyncClient, float, list[SyncOutput]]:
+    """A viewer that held at 8 s through the host's stall; the host resumed ``ms_ago``.
+
+    Returns the client, the local time the resume arrived and the commands it caused."""
     client, now = playing_viewer()
     stalled = StateUpdate(
         room=ROOM, position=8.0, play_state="paused", client=HOST,
@@ -741,9 +751,16 @@ def test_a_viewer_held_behind_a_resumed_room_rejoins_with_a_held_start() -> None
     now += 2_000.0
     resumed = StateUpdate(
         room=ROOM, position=8.0, play_state="playing", client=HOST,
-        payload={"at_server_ts": server(now) - 600}, ts=server(now), server_ts=server(now),
+        payload={"at_server_ts": server(now) - ms_ago}, ts=server(now), server_ts=server(now),
     )  # fmt: skip
-    out = player_commands(client.receive(resumed, now))
+    return client, now, player_commands(client.receive(resumed, now))
+
+
+def test_a_viewer_held_behind_a_resumed_room_rejoins_with_a_held_start() -> None:
+    # The host's stall ended 600 ms ago (its stamped update says so): a late play from
+    # where this player holds would start 0.6 s behind, one at the timeline would seek
+    # and land late by the seek's time. It holds ahead and starts when the room gets there.
+    client, now, out = _host_stall_resumed(600)
     assert len(out) == 1
     assert isinstance(out[0], Pause)
     ahead = out[0].position - 8.6  # the room's position now
@@ -755,19 +772,8 @@ def test_a_viewer_held_behind_a_resumed_room_rejoins_with_a_held_start() -> None
 
 
 def test_a_viewer_held_just_behind_a_resumed_room_plays_from_where_it_holds() -> None:
-    client, now = playing_viewer()
-    stalled = StateUpdate(
-        room=ROOM, position=8.0, play_state="paused", client=HOST,
-        payload={"at_server_ts": server(now)}, ts=server(now), server_ts=server(now),
-    )  # fmt: skip
-    client.receive(stalled, now)
-    client.observe(PlayerStatus(position=8.0, paused=True), now + 300.0)
-    now += 2_000.0
-    resumed = StateUpdate(
-        room=ROOM, position=8.0, play_state="playing", client=HOST,
-        payload={"at_server_ts": server(now) - 50}, ts=server(now), server_ts=server(now),
-    )  # fmt: skip
-    assert player_commands(client.receive(resumed, now)) == [Play(8.0, now)]  # no seek
+    _, now, out = _host_stall_resumed(50)
+    assert out == [Play(8.0, now)]  # no seek
 
 
 def test_room_closed_forgets_the_room() -> None:
