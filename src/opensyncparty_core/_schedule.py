@@ -22,16 +22,7 @@ import attrs
 from ._messages import PlayerAction
 from ._sync_values import Pause, Play, PlayerCommand, Seek
 
-__all__ = [
-    "Echoes",
-    "Scheduled",
-    "StartPlan",
-    "Timeline",
-    "due",
-    "pause_instant",
-    "plan_start",
-    "start_instant",
-]
+__all__ = ["Echoes", "Scheduled", "StartPlan", "Timeline", "due", "plan_start", "start_instant"]
 
 HELD_EXACT = 0.002
 """Seconds: a held player this close to its start position is there."""
@@ -89,24 +80,6 @@ def start_instant(pending: Scheduled, held: float | None, max_shift: float) -> f
     if abs(shift) > max_shift:
         return pending.target
     return pending.target + shift * 1000.0
-
-
-def pause_instant(
-    target: float, server_now: float, decoded: float, position: float, rate: float, max_wait: float
-) -> float:
-    """The server instant a playing player that snaps its seeks to keyframes should pause,
-    for a room that pauses at ``position`` from ``target`` on.
-
-    Such a player cannot seek back to ``position`` (it would land up to a segment
-    before it), so it pauses where it is, and every millisecond it plays on after
-    ``position`` is a millisecond ahead of the room: it pauses when its ``decoded``
-    position reaches ``position`` (at once if past it), not at ``target``. One more
-    than ``max_wait`` seconds behind pauses at ``target`` (and seeks).
-    """
-    behind = position - decoded
-    if behind > max_wait:
-        return target
-    return server_now + max(0.0, behind) / max(rate, 0.01) * 1000.0
 
 
 def due(

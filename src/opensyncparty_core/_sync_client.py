@@ -90,15 +90,8 @@ from ._messages import (
     ServerMessage,
     StateUpdate,
 )
-from ._schedule import (
-    Echoes,
-    Scheduled,
-    Timeline,
-    due,
-    pause_instant,
-    plan_start,
-    start_instant,
-)
+from ._pausing import command_instant, pause_position, walk_instant
+from ._schedule import Echoes, Scheduled, Timeline, due, plan_start, start_instant
 from ._sync_clock import ServerClock
 from ._sync_values import (
     Pause,
@@ -122,9 +115,6 @@ __all__ = [
     "SyncConfig",
     "SyncOutput",
 ]
-
-# Seconds: seeks that land this far before their target mean a player that snaps to keyframes.
-_SNAPPING = 0.05
 
 
 class SyncClient:
@@ -549,63 +539,43 @@ class SyncClient:
         return self._command(command, now)
 
     def _run_at(self, message: PlayerEvent, target: float, now: float) -> float:
-        """When to run ``message``: a play at its target, a pause or seek sooner.
-
-        The host's player paused or seeked at its user's click, a round trip before the
-        server's target: a seek runs at once, and a pause when the player reaches the
-        pause position (at once if past it, see :func:`pause_instant`) so that no player
-        plays on past the host's picture; a player that snaps to keyframes pauses there.
-        """
-        server_now = self.server_time(now)
-        if message.action == "play" or server_now is None:
-            return float(target)
-        if message.action == "seek":
-            return min(float(target), server_now)
-        status = self._player.status
-        decoded = self._player.decoded(now)
-        if message.position is None or status is None or status.paused or decoded is None:
-            return min(float(target), server_now)
-        return pause_instant(
+        """When to run ``message`` (see ``_pausing``): a play at its target, the rest sooner."""
+        player = self._player
+        status = player.status
+        playing = status is not None and not status.paused
+        return command_instant(
+            message.action,
             float(target),
-            server_now,
-            decoded,
+            self.server_time(now),
+            player.decoded(now) if playing else None,
             message.position,
-            self._player.rate,
+            player.rate,
             self.config.seek_threshold,
         )
 
     def _pause_position(self, position: float, now: float) -> float:
-        """Where to pause for a room paused at ``position``.
-
-        A player that seeks to keyframes would land before ``position``, up to a segment
-        away: if it is a little ahead it pauses where it is instead, and the next start
-        waits for the timeline to get there (see :func:`plan_start`).
-        """
-        here = self._player.decoded(now)
+        """Where to pause for a room paused at ``position`` (see ``_pausing``)."""
         status = self._player.status
-        if here is None or status is None or status.paused or self._player.snap < _SNAPPING:
-            return position
-        # Paused when it reached ``position`` (see _pause_target): a few ms either side of
-        # it is the position filter's noise, and a seek would snap a segment back.
-        if -self.config.start_tolerance <= here - position < self.config.seek_threshold:
-            return here
-        return position
+        here = None if status is None or status.paused else self._player.decoded(now)
+        config = self.config
+        return pause_position(
+            position, here, self._player.snap, config.start_tolerance, config.seek_threshold
+        )
 
     def _walk_to_pause(self, landed: float, now: float) -> list[SyncOutput]:
-        """A room pause made the player seek back, and it landed at ``landed`` before the
-        pause position (on a keyframe; the host holds at that position, not on a keyframe):
-        it plays there and pauses, as a seek back would land there again."""
+        """A room pause made the player seek back and it landed before the pause position
+        (on a keyframe; the host holds at that position): it plays there and pauses."""
         timeline = self._timeline
         server_now = self.server_time(now)
         walk, self._paused_by_seek = self._paused_by_seek, False
         if timeline is None or timeline.playing or server_now is None or not walk:
             return []
-        behind = timeline.position - landed
-        if not _SNAPPING <= behind <= MAX_SNAP:
+        player = self._player
+        reach = walk_instant(landed, timeline.position, server_now, player.lead, MAX_SNAP)
+        if reach is None:
             return []
         out = self._command(Play(landed, now), now)
-        self._player.lead_probe = False  # not a start of the room's: nothing to learn
-        reach = server_now + (self._player.lead + behind) * 1000.0
+        player.lead_probe = False  # not a start of the room's: nothing to learn
         self._pending = Scheduled("pause", reach, timeline)
         return out
 

@@ -10,15 +10,8 @@ from opensyncparty_core._clock_sync import ClockEstimator
 from opensyncparty_core._drift import MAX_SNAP, DriftController
 from opensyncparty_core._host_stall import HostStall, StallChange
 from opensyncparty_core._messages import Pong
-from opensyncparty_core._schedule import (
-    HELD_EXACT,
-    Echoes,
-    Scheduled,
-    Timeline,
-    due,
-    pause_instant,
-    plan_start,
-)
+from opensyncparty_core._pausing import pause_instant, pause_position, walk_instant
+from opensyncparty_core._schedule import HELD_EXACT, Echoes, Scheduled, Timeline, due, plan_start
 from opensyncparty_core._sync_clock import ServerClock
 from opensyncparty_core._sync_values import Pause, Play, PlayerStatus, Seek, SyncConfig
 
@@ -213,8 +206,22 @@ def test_a_snapping_player_pauses_when_it_reaches_the_pause_position(
     )
 
 
-def test_a_snapping_player_far_behind_pauses_at_the_target() -> None:
+def test_a_player_far_behind_the_pause_position_pauses_at_the_target() -> None:
     assert pause_instant(2_000.0, 1_000.0, 58.0, 60.0, 1.0, 0.5) == 2_000.0
+
+
+@given(st.floats(min_value=-1.0, max_value=1.0), st.floats(min_value=0.0, max_value=8.0))
+def test_a_player_pauses_in_place_only_if_it_snaps_and_is_close(off: float, snap: float) -> None:
+    at = pause_position(60.0, 60.0 + off, snap, 0.1, 0.5)
+    in_place = snap >= 0.05 and -0.1 <= off < 0.5
+    assert at == (60.0 + off if in_place else 60.0)
+
+
+def test_a_seek_back_that_snapped_walks_on_to_the_pause_position() -> None:
+    # Landed 2.5 s before the pause position: it plays 2.5 s (plus its start lag).
+    assert walk_instant(57.5, 60.0, 1_000.0, 0.1, MAX_SNAP) == pytest.approx(3_600.0)
+    assert walk_instant(59.99, 60.0, 1_000.0, 0.1, MAX_SNAP) is None  # close enough
+    assert walk_instant(61.0, 60.0, 1_000.0, 0.1, MAX_SNAP) is None  # not before it
 
 
 def test_an_echo_is_recognised_once_even_where_a_seek_snapped() -> None:
