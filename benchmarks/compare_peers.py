@@ -63,7 +63,7 @@ NODE_PREFIX = pathlib.Path.home() / ".cache" / "loadgen"
 HOST = "127.0.0.1"
 SERVERS = ("asyncio", "uvloop", "trio", "peer")
 P99_LIMIT_MS = 20.0
-RAMP_ROOMS = (5, 10, 25, 50, 100, 150, 200, 300, 400)
+RAMP_ROOMS = (5, 10, 25, 50, 65, 80, 100, 150, 200, 300, 400)
 
 
 def server_command(name: str, port: int) -> list[str]:
