@@ -447,7 +447,7 @@ class SyncClient:
         assert expected is not None
         out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
         if not playing:
-            return out + self._command(Pause(self._pause_position(expected, now), now), now)
+            return out + self._command(Pause(self._stall_pause_position(expected, now), now), now)
         # Resumed a trip ago: start as a late play would, without a seek if held close.
         holding = self._held()
         config = self.config
@@ -561,6 +561,16 @@ class SyncClient:
         return pause_position(
             position, here, self._player.snap, config.start_tolerance, config.seek_threshold
         )
+
+    def _stall_pause_position(self, position: float, now: float) -> float:
+        """Where to pause for a room that paused at ``position`` without a command (the
+        host's stall): in place if a little ahead, since the room resumes a trip before
+        this viewer hears of it and the next start waits for it (no seek either way)."""
+        status = self._player.status
+        here = None if status is None or status.paused else self._player.decoded(now)
+        if here is not None and 0.0 <= here - position < self.config.seek_threshold:
+            return here
+        return self._pause_position(position, now)
 
     def _walk_to_pause(self, landed: float, now: float) -> list[SyncOutput]:
         """A room pause made the player seek back and it landed before the pause position

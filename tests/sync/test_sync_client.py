@@ -737,6 +737,19 @@ def test_state_update_that_pauses_the_room_pauses_the_viewer() -> None:
     assert player_commands(client.receive(update, now)) == [Pause(8.0, now)]
 
 
+def test_a_viewer_a_little_past_the_hosts_stall_pauses_in_place() -> None:
+    # The host froze at 2.9 s; this viewer heard of it at 3.0 s. A seek back would be a
+    # hitch now and another at the resume, which it hears of a trip late too.
+    client, now = playing_viewer()
+    now, _ = feed_playing(client, now, position=0.0, seconds=3)
+    stalled = StateUpdate(
+        room=ROOM, position=2.9, play_state="paused", client=HOST,
+        payload={"at_server_ts": server(now) - 100}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    out = player_commands(client.receive(stalled, now))
+    assert out == [Pause(pytest.approx(3.0, abs=0.01), now)]  # type: ignore[arg-type]
+
+
 def _host_stall_resumed(ms_ago: int) -> tuple[SyncClient, float, list[SyncOutput]]:
     """A viewer that held at 8 s through the host's stall; the host resumed ``ms_ago``.
 
