@@ -10,7 +10,17 @@ import attrs
 
 from .sim import SimResult
 
-__all__ = ["Stats", "convergence_times", "join_times", "percentile", "summarize"]
+__all__ = [
+    "Stats",
+    "convergence_times",
+    "join_times",
+    "percentile",
+    "steady_offsets",
+    "summarize",
+]
+
+STEADY_AFTER_MS = 8_000.0
+"""Offsets this long after a play or seek, until the next action, are the steady state."""
 
 
 @attrs.frozen
@@ -41,6 +51,11 @@ class Stats:
     """p95 over viewers of the path asymmetry no ping/pong can measure (see
     :attr:`SimResult.asymmetry_ms`): a floor under any clock-based client's error."""
     seeds: int
+    seek_converge_p95_s: float = math.nan
+    """p95 of :attr:`converge_p95_s`'s times, over the seeks only (from each seek click)."""
+    steady_p95_ms: float = math.nan
+    """p95 of |viewer - host| from ``STEADY_AFTER_MS`` after each play or seek to the next
+    action: what is left once starts and seeks are absorbed (compare ``asymmetry_p95_ms``)."""
     join_median_s: float = math.nan
     join_p95_s: float = math.nan
     join_max_s: float = math.nan
@@ -78,6 +93,16 @@ def convergence_times(result: SimResult) -> list[float]:
             worst = max(worst, _converged_after(window, start, bound, hold))
         times.append(worst)
     return times
+
+
+def steady_offsets(result: SimResult) -> list[float]:
+    """|viewer - host| (s) from ``STEADY_AFTER_MS`` after each play or seek to the next action."""
+    windows = []
+    actions = list(result.user_actions)
+    for (t, action), end in zip(actions, [*(t for t, _ in actions[1:]), math.inf], strict=True):
+        if action in ("play", "seek"):
+            windows.append((t + STEADY_AFTER_MS, end))
+    return [abs(o) for t, _, o in result.samples if any(a <= t < b for a, b in windows)]
 
 
 def join_times(result: SimResult) -> list[float]:
@@ -119,8 +144,15 @@ def summarize(results: Sequence[SimResult]) -> Stats:
     viewers = 0
     asymmetry: list[float] = []
     joins: list[float] = []
+    seek_converge: list[float] = []
+    steady: list[float] = []
     for result in results:
         joins += join_times(result)
+        times = convergence_times(result)
+        seek_converge += [
+            c for c, (_, a) in zip(times, result.user_actions, strict=True) if a == "seek"
+        ]
+        steady += (o * 1000.0 for o in steady_offsets(result))
         offsets = sorted(abs(o) * 1000.0 for _, _, o in result.samples)
         pooled += offsets
         by_seed.append(percentile(offsets, 0.95))
@@ -149,6 +181,8 @@ def summarize(results: Sequence[SimResult]) -> Stats:
         seeks_per_viewer=seeks / viewers if viewers else math.nan,
         asymmetry_p95_ms=percentile(sorted(asymmetry), 0.95),
         seeds=len(results),
+        seek_converge_p95_s=percentile(sorted(seek_converge), 0.95),
+        steady_p95_ms=percentile(sorted(steady), 0.95),
         join_median_s=statistics.median(joins) if joins else math.nan,
         join_p95_s=percentile(sorted(joins), 0.95),
         join_max_s=max(joins) if joins else math.nan,

@@ -23,10 +23,15 @@ or paused. Every command, relayed ``state_update`` and ``room_state`` moves
 it. Server instants are turned into local ones with the clock estimate of
 ``_clock_sync`` (ping/pong, see there for the estimator and its error bound).
 
-- Scheduled commands run when the estimated server clock reaches their
-  ``target_server_ts``, never before (a play runs early by the player's start
-  lag, so its picture starts then); a late one runs at once, at the position
-  the timeline has reached (a pause, at its own position).
+- A scheduled play runs when the estimated server clock reaches its
+  ``target_server_ts``, never before (early by the player's start lag, so
+  its picture starts then); a late one runs at once, at the position the
+  timeline has reached. A pause or seek never waits for its target: the
+  host's player paused or seeked at its user's click, a trip before the
+  server relayed it, so a seek runs on receipt and a pause when the player
+  reaches the pause position (at once if past it).
+- A player that seeks to keyframes cannot seek back to a pause position: it
+  pauses in place there; one whose seek back landed before it plays on to it.
 - A viewer (non-host) steers its player onto the timeline (see
   :class:`SyncConfig` for the controller). The host is the reference: it
   only runs the scheduled commands and reports its position in
@@ -75,6 +80,7 @@ import attrs
 
 from ._clock_sync import ClockEstimator, ClockModel
 from ._drift import MAX_SNAP, DriftController
+from ._host_stall import HostStall, StallChange
 from ._messages import (
     ClientHello,
     HostChanged,
@@ -87,6 +93,7 @@ from ._messages import (
     ServerMessage,
     StateUpdate,
 )
+from ._pausing import command_instant, pause_position, walk_instant
 from ._schedule import Echoes, Scheduled, Timeline, due, plan_start, start_instant
 from ._seek_start import announced_start, seek_start, start_missed, starts_together
 from ._sync_clock import ServerClock
@@ -112,9 +119,6 @@ __all__ = [
     "SyncConfig",
     "SyncOutput",
 ]
-
-# Seconds: seeks that land this far before their target mean a player that snaps to keyframes.
-_SNAPPING = 0.05
 
 
 class SyncClient:
@@ -156,6 +160,8 @@ class SyncClient:
         self._join_by: float | None = None  # joined a playing room: start by then at the latest
         self._state_stamped = False  # room_state said when its position held (state.server_ts)
         self._joining = False  # _pending is this viewer's held start onto a playing room
+        self._paused_by_seek = False  # a room pause made this player seek to the pause position
+        self._stall = HostStall()
 
     # ------------------------------------------------------------------
     # Read-only views
@@ -275,6 +281,8 @@ class SyncClient:
             return out
         if self.is_host:
             out += self._host_update(now)
+        elif landed:
+            out += self._walk_to_pause(status.position, now)
         else:
             out += self._steer(now)
         return out
@@ -367,6 +375,7 @@ class SyncClient:
         self._timeline = self._pending = None
         self._unsent_seek = self._join_by = None
         self._joining = False
+        self._stall.reset()
         self._player.stop_correcting()
         return list(self._player.set_rate(1.0, now))
 
@@ -401,7 +410,9 @@ class SyncClient:
                 after = Timeline(position, float(stamp), True)
             else:
                 after = Timeline(position, float(target), playing)
-        self._pending = Scheduled(message.action, float(target), after)
+        self._pending = Scheduled(message.action, self._run_at(message, target, now), after)
+        self._paused_by_seek = False
+        self._stall.reset()
         self._join_by = None  # the command says where to be
         self._joining = False
         self._player.stop_correcting()
@@ -439,14 +450,30 @@ class SyncClient:
             self._pending = None
         if previous is not None and previous.playing == playing:
             return []
-        # The play state changed without a command (some hosts do that): follow at once.
+        # The play state changed without a command (a host's stall, or a host that does
+        # that): follow at once.
         self._player.stop_correcting()
         expected = self.expected_position(now)
         assert expected is not None
         out: list[SyncOutput] = [*self._player.set_rate(1.0, now)]
-        if playing:
-            return out + self._command(Play(expected + self._player.lead, now), now)  # late
-        return out + self._command(Pause(expected, now), now)
+        if not playing:
+            return out + self._command(Pause(self._stall_pause_position(expected, now), now), now)
+        # Resumed a trip ago: start as a late play would, without a seek if held close.
+        holding = self._held()
+        config = self.config
+        start = plan_start(
+            expected + self._player.lead,
+            holding,
+            config.start_tolerance,
+            config.seek_threshold,
+            True,
+        )
+        if start.kind == "play":
+            return out + self._command(Play(start.position, now), now)
+        if start.kind == "wait" and holding is not None:
+            self._pending = Scheduled("play", timeline.reaches(holding), timeline)
+            return out
+        return out + self._seek_playing(now)
 
     # ------------------------------------------------------------------
     # Scheduled commands and starts
@@ -512,6 +539,7 @@ class SyncClient:
         position = timeline.at(max(server_now, pending.target))
         if pending.action == "pause":
             command = Pause(self._pause_position(position, now), now)
+            self._paused_by_seek = status is not None and not status.paused
         elif timeline.playing:
             return self._seek_playing(now)
         elif status is not None and not status.paused:
@@ -520,20 +548,56 @@ class SyncClient:
             command = Seek(position, now)
         return self._command(command, now)
 
-    def _pause_position(self, position: float, now: float) -> float:
-        """Where to pause for a room paused at ``position``.
+    def _run_at(self, message: PlayerEvent, target: float, now: float) -> float:
+        """When to run ``message`` (see ``_pausing``): a play at its target, the rest sooner."""
+        player = self._player
+        status = player.status
+        playing = status is not None and not status.paused
+        return command_instant(
+            message.action,
+            float(target),
+            self.server_time(now),
+            player.decoded(now) if playing else None,
+            message.position,
+            player.rate,
+            self.config.seek_threshold,
+        )
 
-        A player that seeks to keyframes would land before ``position``, up to a segment
-        away: if it is a little ahead it pauses where it is instead, and the next start
-        waits for the timeline to get there (see :func:`plan_start`).
-        """
-        here = self._player.decoded(now)
+    def _pause_position(self, position: float, now: float) -> float:
+        """Where to pause for a room paused at ``position`` (see ``_pausing``)."""
         status = self._player.status
-        if here is None or status is None or status.paused or self._player.snap < _SNAPPING:
-            return position
-        if 0.0 <= here - position < self.config.seek_threshold:
+        here = None if status is None or status.paused else self._player.decoded(now)
+        config = self.config
+        return pause_position(
+            position, here, self._player.snap, config.start_tolerance, config.seek_threshold
+        )
+
+    def _stall_pause_position(self, position: float, now: float) -> float:
+        """Where to pause for a room that paused at ``position`` without a command (the
+        host's stall): in place if a little ahead, since the room resumes a trip before
+        this viewer hears of it and the next start waits for it (no seek either way)."""
+        status = self._player.status
+        here = None if status is None or status.paused else self._player.decoded(now)
+        if here is not None and 0.0 <= here - position < self.config.seek_threshold:
             return here
-        return position
+        return self._pause_position(position, now)
+
+    def _walk_to_pause(self, landed: float, now: float) -> list[SyncOutput]:
+        """A room pause made the player seek back and it landed before the pause position
+        (on a keyframe; the host holds at that position): it plays there and pauses."""
+        timeline = self._timeline
+        server_now = self.server_time(now)
+        walk, self._paused_by_seek = self._paused_by_seek, False
+        if timeline is None or timeline.playing or server_now is None or not walk:
+            return []
+        player = self._player
+        reach = walk_instant(landed, timeline.position, server_now, player.lead, MAX_SNAP)
+        if reach is None:
+            return []
+        out = self._command(Play(landed, now), now)
+        player.lead_probe = False  # not a start of the room's: nothing to learn
+        self._pending = Scheduled("pause", reach, timeline)
+        return out
 
     def _seek_playing(self, now: float) -> list[SyncOutput]:
         """Join the playing timeline from wherever the player is.
@@ -618,6 +682,7 @@ class SyncClient:
         server_now = self.server_time(now)
         self._unsent_seek = None
         self._pending = None
+        self._stall.reset()
         self._player.forget()  # the user moved the player: older reports are void
         ts = round(now)
         playing = self._timeline is not None and self._timeline.playing
@@ -733,6 +798,14 @@ class SyncClient:
             return [play]
         if timeline is None or not timeline.playing or status is None:
             return []
+        server_now = self.server_time(now)
+        if self.config.announce_stalls and server_now is not None:
+            # In the server's cooldown the announcement would be dropped: not a stall yet.
+            change = (
+                self._stall.observe(status, now) if server_now >= self._cooldown_until else None
+            )
+            if change is not None:
+                return [self._stall_update(change, server_now, now)]
         if status.paused or status.buffering:
             return []
         config = self.config
@@ -740,7 +813,6 @@ class SyncClient:
             now - self._last_update_at < config.state_update_interval_ms
         ):
             return []
-        server_now = self.server_time(now)
         position = self.player_position(now)
         if server_now is None or position is None or server_now < self._cooldown_until:
             return []
@@ -761,3 +833,17 @@ class SyncClient:
             ts=round(now),
         )
         return [update]
+
+    def _stall_update(self, change: StallChange, server_now: float, now: float) -> StateUpdate:
+        """The host's stall begins or ends: room state, stamped when the position held."""
+        assert self.room_id is not None
+        self._last_update_at = now
+        self._last_sent_position = change.position
+        stamp = server_now - (now - change.sampled_at)
+        return StateUpdate(
+            room=self.room_id,
+            position=round(change.position, 3),
+            play_state="playing" if change.playing else "paused",
+            payload={"at_server_ts": round(stamp)} if self.config.stamp_positions else {},
+            ts=round(now),
+        )

@@ -148,6 +148,9 @@ class SyncConfig:
     max_start_lead: float = 1.0
     stamp_positions: bool = True
     """Add ``at_server_ts`` to this host's seeks and state updates (see the module docstring)."""
+    announce_stalls: bool = True
+    """Host: announce a rebuffering stall as a ``paused`` ``state_update`` where the picture
+    froze, and its end as a ``playing`` one, so viewers hold while the host rebuffers."""
     state_update_interval_ms: float = 1_000.0
     """Host: least spacing of ``state_update`` messages while playing."""
     state_update_min_advance: float = 0.6

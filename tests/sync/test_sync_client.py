@@ -291,15 +291,17 @@ def test_seek_while_playing_waits_ahead_and_starts_when_the_timeline_arrives() -
     client, now = synced(position=10.0, playing=True, config=config)
     client.receive(command("play", 10.0, server(now)), now)
     target = server(now) + 300
-    client.receive(command("seek", 100.0, target, play_state="playing"), now)
-    deadline, hold = advance(client, now, now + 1000.0)
+    # The seek runs on receipt, not at its target: the host seeked at its user's click.
+    deadline = now
+    seek = command("seek", 100.0, target, play_state="playing")
+    hold = player_commands(client.receive(seek, now))
     assert hold == [Pause(position=pytest.approx(100.5, abs=0.002), at=deadline)]  # type: ignore[arg-type]
     assert isinstance(hold[0], Pause)
     held = hold[0].position
     # The player reports that its seek has landed, paused where it was told.
     client.observe(PlayerStatus(position=held, paused=True), deadline + 100.0)
-    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
-    assert start - deadline == pytest.approx(500.0, abs=2.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1500.0)
+    assert start - (now + 300.0) == pytest.approx(500.0, abs=2.0)  # the timeline's 100.5 s
     assert played == [Play(held, start)]
 
 
@@ -307,11 +309,11 @@ def test_held_start_that_lands_on_an_earlier_keyframe_starts_when_the_timeline_g
     client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
     client.receive(command("play", 10.0, server(now)), now)
     client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
-    deadline, _ = advance(client, now, now + 1000.0)
+    deadline = now  # the seek runs on receipt; the timeline is at 100 s at its target
     # Asked for 100.5 s, the player lands on the keyframe at 100.2 s: no second seek.
     client.observe(PlayerStatus(position=100.2, paused=True), deadline + 100.0)
-    start, played = advance(client, deadline + 100.0, deadline + 1000.0)
-    assert start - deadline == pytest.approx(200.0, abs=2.0)
+    start, played = advance(client, deadline + 100.0, deadline + 1500.0)
+    assert start - (deadline + 300.0) == pytest.approx(200.0, abs=2.0)
     assert played == [Play(100.2, start)]
 
 
@@ -319,7 +321,7 @@ def test_held_start_goes_ahead_if_the_player_never_reports_its_landing() -> None
     client, now = synced(position=10.0, playing=True, config=SyncConfig(seek_margin=0.5))
     client.receive(command("play", 10.0, server(now)), now)
     client.receive(command("seek", 100.0, server(now) + 300, play_state="playing"), now)
-    deadline, _ = advance(client, now, now + 1000.0)
+    deadline = now  # the seek runs on receipt
     start, played = advance(client, deadline, deadline + 5000.0)
     assert start - deadline == pytest.approx(client.config.seek_announce_timeout_ms, abs=2.0)
     assert len(played) == 1
@@ -334,6 +336,70 @@ def test_stamped_seek_counts_from_the_hosts_instant() -> None:
     assert len(out) == 1
     assert isinstance(out[0], Seek)
     assert out[0].position == pytest.approx(51.1, abs=0.003)
+
+
+def test_a_pause_runs_on_receipt_when_the_player_is_past_the_pause_position() -> None:
+    # The host paused at its user's click; the server's target is 300 ms on. Waiting for
+    # it would let this viewer play 300 ms further past the host's picture.
+    client, now = synced(position=50.0, playing=True)
+    client.receive(command("play", 50.0, server(now)), now)
+    now, _ = feed_playing(client, now, position=50.0, seconds=3)
+    out = player_commands(client.receive(command("pause", 52.9, server(now) + 300), now))
+    assert out == [Pause(52.9, now)]
+
+
+def _snapping_viewer_playing() -> tuple[SyncClient, float]:
+    """A viewer whose player has shown that it seeks to keyframes (2 s before the target),
+    playing from 48 s on the room's timeline for 3 s."""
+    client, now = synced(position=10.0)
+    assert player_commands(client.receive(command("seek", 50.0, server(now) - 100), now)) == [
+        Seek(50.0, now)
+    ]
+    # Landed on the keyframe at 48 s. A seek's landing is where the host lands too: stay.
+    assert client.observe(PlayerStatus(position=48.0, paused=True), now + 500.0) == []
+    now += 500.0
+    client.receive(command("play", 48.0, server(now)), now)
+    feed_playing(client, now, position=48.0, seconds=3)
+    return client, now
+
+
+def test_a_pause_pauses_a_snapping_player_in_place_at_once_when_it_is_past_the_position() -> None:
+    client, started = _snapping_viewer_playing()
+    now = started + 3_000.0
+    here = 48.0 + 3.0
+    # The host paused 80 ms ago; the server's pause is due 300 ms from now. Waiting for it,
+    # or seeking back (to the keyframe at 48 s), would leave this player far ahead.
+    out = player_commands(client.receive(command("pause", here - 0.08, server(now) + 300), now))
+    assert out == [Pause(pytest.approx(here, abs=0.01), now)]  # type: ignore[arg-type]
+
+
+def test_a_pause_pauses_a_snapping_player_when_it_reaches_the_position() -> None:
+    client, started = _snapping_viewer_playing()
+    now = started + 3_000.0
+    here = 48.0 + 3.0
+    out = player_commands(client.receive(command("pause", here + 0.1, server(now) + 300), now))
+    assert out == []
+    at, paused = advance(client, now, now + 1_000.0)
+    assert at - now == pytest.approx(100.0, abs=2.0)
+    assert paused == [Pause(pytest.approx(here + 0.1, abs=0.01), at)]  # type: ignore[arg-type]
+
+
+def test_a_pause_that_seeks_back_onto_a_keyframe_plays_on_to_the_pause_position() -> None:
+    client, now = synced(position=50.0, playing=True)
+    client.receive(command("play", 50.0, server(now)), now)
+    now, _ = feed_playing(client, now, position=50.0, seconds=3)
+    # The pause is due at once, 0.3 s behind the player: a seek back.
+    out = player_commands(client.receive(command("pause", 52.7, server(now)), now))
+    assert out == [Pause(52.7, now)]
+    # The seek landed on the keyframe at 50 s: the host shows 52.7 s, a seek would land
+    # here again, so the player plays the 2.7 s and pauses there.
+    landed = now + 800.0
+    out = client.observe(PlayerStatus(position=50.0, paused=True), landed)
+    assert out == [Play(50.0, landed)]
+    at, paused = advance(client, landed, landed + 5_000.0)
+    assert at - landed == pytest.approx(2_700.0 + client.start_lead * 1000.0, abs=2.0)
+    assert len(paused) == 1
+    assert isinstance(paused[0], Pause)
 
 
 # --------------------------------------------------------------------------
@@ -535,8 +601,47 @@ def test_host_state_updates_are_spaced_and_stamped() -> None:
     assert all(u.play_state == "playing" for u in updates)
 
 
-def test_every_host_state_update_passes_the_server_filters() -> None:
-    """A real SessionServer, clocks in step: each update the host sends is relayed."""
+def _host_playing() -> tuple[SyncClient, float]:
+    """A host playing from 0 s for 3 s, past the server's cooldown after its play."""
+    client, now = synced(host=True)
+    client.receive(command("play", 0.0, server(now)), now)
+    # The play's own start: buffering before it plays is the start's, not a stall.
+    starting = PlayerStatus(position=0.0, paused=False, buffering=True)
+    assert not [o for o in client.observe(starting, now + 50.0) if isinstance(o, StateUpdate)]
+    return client, feed_playing(client, now + 100.0, position=0.0, seconds=3)[0]
+
+
+def test_host_stall_is_announced_as_room_state_where_the_picture_froze() -> None:
+    client, now = _host_playing()
+    stalled = PlayerStatus(position=3.0, paused=False, buffering=True, sampled_at=now - 100.0)
+    out = client.observe(stalled, now)
+    assert [(o.position, o.play_state) for o in out if isinstance(o, StateUpdate)] == [
+        (3.0, "paused")
+    ]
+    assert isinstance(out[0], StateUpdate)
+    # Stamped when the position was read, so viewers hold where the host's picture froze.
+    assert out[0].payload["at_server_ts"] == pytest.approx(now - 100.0 + OFFSET, abs=1.0)
+    assert client.observe(stalled, now + 250.0) == []  # announced once
+    resumed = PlayerStatus(position=3.1, paused=False, sampled_at=now + 1_400.0)
+    out = client.observe(resumed, now + 1_500.0)
+    assert [(o.position, o.play_state) for o in out if isinstance(o, StateUpdate)] == [
+        (3.1, "playing")
+    ]
+    assert isinstance(out[0], StateUpdate)
+    assert out[0].payload["at_server_ts"] == pytest.approx(now + 1_400.0 + OFFSET, abs=1.0)
+
+
+def test_host_stall_is_not_announced_when_disabled() -> None:
+    client, now = synced(host=True, config=SyncConfig(announce_stalls=False))
+    client.receive(command("play", 0.0, server(now)), now)
+    now, _ = feed_playing(client, now + 100.0, position=0.0, seconds=3)
+    assert client.observe(PlayerStatus(position=3.0, paused=False, buffering=True), now) == []
+
+
+@pytest.mark.parametrize("stall_ms", [0.0, 1_500.0])
+def test_every_host_state_update_passes_the_server_filters(stall_ms: float) -> None:
+    """A real SessionServer, clocks in step: each update the host sends is relayed,
+    a stall's (``stall_ms`` of rebuffering 12 s in) and its end's too."""
     srv = SessionServer(id_source=seeded_uuid4s(3))
     t = 10_000
     host_id, _ = srv.connect(t)
@@ -570,8 +675,10 @@ def test_every_host_state_update_passes_the_server_filters() -> None:
         local,
     )
     sent = relayed = 0
+    states: list[str] = []
     player = IdealPlayer()
     now = local
+    stall = (local + 12_000.0, local + 12_000.0 + stall_ms)
     pending = client.player_event("play", 0.0, now)
     while now < local + 25_000.0:
         player.apply(pending, now)
@@ -586,13 +693,19 @@ def test_every_host_state_update_passes_the_server_filters() -> None:
                         player.apply(client.receive(decode_server_message(r.text), now), now)
                 if isinstance(o, StateUpdate):
                     sent += 1
+                    states.append(o.play_state)
                     relayed += sum(1 for r in relays if viewer_id in r.recipients)
         now += 50.0
         pending = client.handle_timer(now)
+        if stall[0] <= now < stall[1]:
+            player.since += 50.0  # rebuffering: the picture stands still
         if int(now) % 250 == 0:
-            pending += client.observe(player.status(now), now)
+            status = player.status(now)
+            buffering = stall[0] <= now < stall[1]
+            pending += client.observe(attrs.evolve(status, buffering=buffering), now)
     assert sent >= 15
     assert relayed == sent
+    assert states.count("paused") == (1 if stall_ms else 0)
 
 
 # --------------------------------------------------------------------------
@@ -627,6 +740,58 @@ def test_state_update_that_pauses_the_room_pauses_the_viewer() -> None:
         server_ts=server(now),
     )
     assert player_commands(client.receive(update, now)) == [Pause(8.0, now)]
+
+
+def test_a_viewer_a_little_past_the_hosts_stall_pauses_in_place() -> None:
+    # The host froze at 2.9 s; this viewer heard of it at 3.0 s. A seek back would be a
+    # hitch now and another at the resume, which it hears of a trip late too.
+    client, now = playing_viewer()
+    now, _ = feed_playing(client, now, position=0.0, seconds=3)
+    stalled = StateUpdate(
+        room=ROOM, position=2.9, play_state="paused", client=HOST,
+        payload={"at_server_ts": server(now) - 100}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    out = player_commands(client.receive(stalled, now))
+    assert out == [Pause(pytest.approx(3.0, abs=0.01), now)]  # type: ignore[arg-type]
+
+
+def _host_stall_resumed(ms_ago: int) -> tuple[SyncClient, float, list[SyncOutput]]:
+    """A viewer that held at 8 s through the host's stall; the host resumed ``ms_ago``.
+
+    Returns the client, the local time the resume arrived and the commands it caused."""
+    client, now = playing_viewer()
+    stalled = StateUpdate(
+        room=ROOM, position=8.0, play_state="paused", client=HOST,
+        payload={"at_server_ts": server(now)}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    assert player_commands(client.receive(stalled, now)) == [Pause(8.0, now)]
+    client.observe(PlayerStatus(position=8.0, paused=True), now + 300.0)
+    now += 2_000.0
+    resumed = StateUpdate(
+        room=ROOM, position=8.0, play_state="playing", client=HOST,
+        payload={"at_server_ts": server(now) - ms_ago}, ts=server(now), server_ts=server(now),
+    )  # fmt: skip
+    return client, now, player_commands(client.receive(resumed, now))
+
+
+def test_a_viewer_held_behind_a_resumed_room_rejoins_with_a_held_start() -> None:
+    # The host's stall ended 600 ms ago (its stamped update says so): a late play from
+    # where this player holds would start 0.6 s behind, one at the timeline would seek
+    # and land late by the seek's time. It holds ahead and starts when the room gets there.
+    client, now, out = _host_stall_resumed(600)
+    assert len(out) == 1
+    assert isinstance(out[0], Pause)
+    ahead = out[0].position - 8.6  # the room's position now
+    assert ahead >= client.config.seek_margin
+    client.observe(PlayerStatus(position=out[0].position, paused=True), now + 200.0)
+    start, played = advance(client, now + 200.0, now + 5_000.0)
+    assert start - now == pytest.approx(ahead * 1000.0, abs=2.0)
+    assert played == [Play(out[0].position, start)]
+
+
+def test_a_viewer_held_just_behind_a_resumed_room_plays_from_where_it_holds() -> None:
+    _, now, out = _host_stall_resumed(50)
+    assert out == [Play(8.0, now)]  # no seek
 
 
 def test_room_closed_forgets_the_room() -> None:
@@ -802,7 +967,7 @@ def test_config_rejects_inconsistent_bounds() -> None:
         max_size=8,
     ),
 )
-def test_scheduled_actions_never_run_before_their_local_target(
+def test_plays_never_run_before_their_target_and_pauses_or_seeks_never_after_it(
     offset: float, rtts: list[float], commands: list[tuple[str, float, int, float]]
 ) -> None:
     client = SyncClient()
@@ -828,6 +993,8 @@ def test_scheduled_actions_never_run_before_their_local_target(
         target = srv(now) + relative
         targets.append(target)
         outs = client.receive(command(action, position, target), now)  # type: ignore[arg-type]
+        received = client.server_time(now)
+        assert received is not None
         end = now + wait
         while True:
             for o in outs:
@@ -835,8 +1002,13 @@ def test_scheduled_actions_never_run_before_their_local_target(
                     estimate = client.server_time(o.at)
                     assert estimate is not None
                     # A new command replaces a pending one, so each action serves the
-                    # latest target, and never runs before the local instant of it.
-                    assert estimate >= targets[-1] - 1e-3
+                    # latest target. A play never runs before the local instant of it;
+                    # a pause or seek never after it, or after its receipt if later (the
+                    # host acted at its click: with no player report to wait for, at once).
+                    if isinstance(o, Play):
+                        assert estimate >= targets[-1] - 1e-3
+                    else:
+                        assert estimate <= max(targets[-1], received) + 1e-3
             deadline = client.next_deadline()
             if deadline is None or deadline > end:
                 break

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from opensyncparty_core._clock_sync import ClockEstimator
 from opensyncparty_core._drift import MAX_SNAP, DriftController
+from opensyncparty_core._host_stall import HostStall, StallChange
 from opensyncparty_core._messages import Pong
+from opensyncparty_core._pausing import pause_instant, pause_position, walk_instant
 from opensyncparty_core._schedule import HELD_EXACT, Echoes, Scheduled, Timeline, due, plan_start
 from opensyncparty_core._sync_clock import ServerClock
 from opensyncparty_core._sync_values import Pause, Play, PlayerStatus, Seek, SyncConfig
@@ -187,6 +189,41 @@ def test_only_a_play_runs_before_its_target_and_by_no_more_than_the_lead(
         assert local == to_local(target)
 
 
+@given(
+    st.floats(min_value=-1_000.0, max_value=1_000.0),
+    st.floats(min_value=-0.5, max_value=0.5),
+    st.floats(min_value=0.9, max_value=1.1),
+)
+def test_a_snapping_player_pauses_when_it_reaches_the_pause_position(
+    target_in: float, behind: float, rate: float
+) -> None:
+    server_now = 1_000_000.0
+    at = pause_instant(server_now + target_in, server_now, 60.0 - behind, 60.0, rate, 0.5)
+    assert at >= server_now  # never in the past
+    # It reaches the position then (at once if already past it), target or not.
+    assert (60.0 - behind) + (at - server_now) / 1000.0 * rate == pytest.approx(
+        max(60.0, 60.0 - behind), abs=1e-6
+    )
+
+
+def test_a_player_far_behind_the_pause_position_pauses_at_the_target() -> None:
+    assert pause_instant(2_000.0, 1_000.0, 58.0, 60.0, 1.0, 0.5) == 2_000.0
+
+
+@given(st.floats(min_value=-1.0, max_value=1.0), st.floats(min_value=0.0, max_value=8.0))
+def test_a_player_pauses_in_place_only_if_it_snaps_and_is_close(off: float, snap: float) -> None:
+    at = pause_position(60.0, 60.0 + off, snap, 0.1, 0.5)
+    in_place = snap >= 0.05 and -0.1 <= off < 0.5
+    assert at == (60.0 + off if in_place else 60.0)
+
+
+def test_a_seek_back_that_snapped_walks_on_to_the_pause_position() -> None:
+    # Landed 2.5 s before the pause position: it plays 2.5 s (plus its start lag).
+    assert walk_instant(57.5, 60.0, 1_000.0, 0.1, MAX_SNAP) == pytest.approx(3_600.0)
+    assert walk_instant(59.99, 60.0, 1_000.0, 0.1, MAX_SNAP) is None  # close enough
+    assert walk_instant(61.0, 60.0, 1_000.0, 0.1, MAX_SNAP) is None  # not before it
+
+
 def test_an_echo_is_recognised_once_even_where_a_seek_snapped() -> None:
     echoes = Echoes(window_ms=2_000.0, tolerance=1.0, max_snap=MAX_SNAP)
     echoes.expect(Pause(600.0, 0.0), 0.0)
@@ -201,3 +238,44 @@ def test_echoes_expire_after_their_window() -> None:
     echoes.expect(Seek(9.0, 0.0), 0.0)
     assert not echoes.take("play", 5.0, 2_001.0)
     assert not echoes.take("seek", 9.0, 2_001.0)
+
+
+# --------------------------------------------------------------------------
+# The host's stall as room state
+# --------------------------------------------------------------------------
+
+
+def test_buffering_before_the_player_has_played_is_not_a_stall() -> None:
+    stall = HostStall()
+    assert stall.observe(PlayerStatus(position=5.0, paused=False, buffering=True), 0.0) is None
+
+
+def test_a_stall_is_announced_where_it_froze_and_its_end_where_it_resumed() -> None:
+    stall = HostStall()
+    assert stall.observe(PlayerStatus(position=5.0, paused=False), 0.0) is None
+    frozen = PlayerStatus(position=5.2, paused=False, buffering=True, output_latency=0.1)
+    assert stall.observe(frozen, 250.0) == StallChange(5.2, False, 250.0)
+    assert stall.observe(frozen, 500.0) is None
+    resumed = PlayerStatus(position=5.4, paused=False, output_latency=0.1, sampled_at=700.0)
+    assert stall.observe(resumed, 750.0) == StallChange(pytest.approx(5.3), True, 700.0)  # type: ignore[arg-type]
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=40))
+def test_stall_announcements_alternate_and_never_come_from_a_paused_player(
+    reports: list[tuple[bool, bool, bool]],
+) -> None:
+    stall = HostStall()
+    announced: list[bool] = []
+    for i, (paused, buffering, command) in enumerate(reports):
+        if command:
+            stall.reset()
+            announced = []
+        change = stall.observe(
+            PlayerStatus(position=float(i), paused=paused, buffering=buffering), i
+        )
+        if change is not None:
+            assert not paused
+            assert change.playing == (not buffering)
+            announced.append(change.playing)
+        # Since the last command: a stall first, then its end, then the next stall...
+        assert announced == [k % 2 == 1 for k in range(len(announced))]
